@@ -1,0 +1,27 @@
+//! The loopsmith engine.
+//!
+//! Surfaces build a [`GenerationRequest`] and call [`Engine::submit`]; the engine validates it,
+//! resolves the user's style ([`style`]), checks limits, writes the job durably ([`store`]),
+//! queues it fairly across users ([`queue`]), renders it on a [`Backend`] (usually a
+//! [`Router`] over the local model and Pika), turns the clip into files ([`media`]) and
+//! publishes every state change as a [`JobEvent`](loopsmith_protocol::JobEvent).
+
+pub mod backend;
+mod engine;
+mod error;
+mod events;
+pub mod media;
+pub mod queue;
+pub mod request;
+pub mod router;
+pub mod store;
+pub mod style;
+
+pub use backend::{Backend, BackendError, Clip, Health, Progress, ProgressSink, RenderJob};
+pub use engine::{Engine, now_ms};
+pub use error::Error;
+pub use events::{JobEvents, Submitted};
+pub use loopsmith_protocol as protocol;
+pub use request::{GenerationRequest, ValidationError};
+pub use router::Router;
+pub use store::{MemoryStore, SledStore, Store, StoreError};

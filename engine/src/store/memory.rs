@@ -1,0 +1,112 @@
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use loopsmith_protocol::{Job, JobId, UserKey, UserProfile};
+
+use super::{Insert, QuotaDebit, Store, StoreError, origin_key, quota_key, user_key};
+
+/// The store without a disk: same semantics as [`super::SledStore`], for tests.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next_id: u64,
+    boots: u64,
+    jobs: BTreeMap<JobId, Job>,
+    origins: HashMap<String, JobId>,
+    users: HashMap<String, UserProfile>,
+    quota: HashMap<String, u32>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave State half-written: every method
+        // mutates it only after all checks pass.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Store for MemoryStore {
+    fn next_job_id(&self) -> Result<JobId, StoreError> {
+        let mut state = self.state();
+        state.next_id += 1;
+        Ok(JobId(state.next_id))
+    }
+
+    fn insert_job(&self, job: &Job, debit: Option<&QuotaDebit>) -> Result<Insert, StoreError> {
+        let mut state = self.state();
+        let origin = job.origin.as_deref().map(|o| origin_key(&job.user, o));
+        if let Some(existing) = origin.as_ref().and_then(|o| state.origins.get(o)) {
+            return Ok(Insert::Duplicate(*existing));
+        }
+        if let Some(debit) = debit {
+            let key = quota_key(&job.user, debit.day);
+            let used = state.quota.get(&key).copied().unwrap_or(0);
+            if used >= debit.limit {
+                return Ok(Insert::OverQuota { used });
+            }
+            state.quota.insert(key, used + 1);
+        }
+        state.jobs.insert(job.id, job.clone());
+        if let Some(origin) = origin {
+            state.origins.insert(origin, job.id);
+        }
+        Ok(Insert::Inserted)
+    }
+
+    fn update_job(&self, job: &Job, _durable: bool) -> Result<(), StoreError> {
+        self.state().jobs.insert(job.id, job.clone());
+        Ok(())
+    }
+
+    fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        Ok(self.state().jobs.get(&id).cloned())
+    }
+
+    fn jobs(&self) -> Result<Vec<Job>, StoreError> {
+        Ok(self.state().jobs.values().cloned().collect())
+    }
+
+    fn job_for_origin(&self, user: &UserKey, origin: &str) -> Result<Option<JobId>, StoreError> {
+        Ok(self.state().origins.get(&origin_key(user, origin)).copied())
+    }
+
+    fn quota_used(&self, user: &UserKey, day: u64) -> Result<u32, StoreError> {
+        Ok(self
+            .state()
+            .quota
+            .get(&quota_key(user, day))
+            .copied()
+            .unwrap_or(0))
+    }
+
+    fn user(&self, key: &UserKey) -> Result<Option<UserProfile>, StoreError> {
+        Ok(self.state().users.get(&user_key(key)).cloned())
+    }
+
+    fn put_user(&self, profile: &UserProfile) -> Result<(), StoreError> {
+        self.state()
+            .users
+            .insert(user_key(&profile.key), profile.clone());
+        Ok(())
+    }
+
+    fn begin_boot(&self) -> Result<u64, StoreError> {
+        let mut state = self.state();
+        state.boots += 1;
+        Ok(state.boots)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,121 @@
+//! Durable state: jobs, users and their styles, dedupe keys, daily quotas, the boot epoch.
+//!
+//! [`SledStore`] is the real one; [`MemoryStore`] has the same behaviour without a disk, for
+//! tests. Writes that acknowledge something to a user (a new job, a finished job) are flushed
+//! before they return: sled otherwise holds writes in process memory for up to 500 ms, and a
+//! `kill -9` would lose them.
+
+mod memory;
+mod sled_store;
+
+use std::fmt::Debug;
+
+use loopsmith_protocol::{Job, JobId, UserKey, UserProfile};
+
+pub use memory::MemoryStore;
+pub use sled_store::SledStore;
+
+/// A failure of the storage layer itself; users see a generic apology, the log the chain.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database at {path}")]
+    Open {
+        path: String,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("database operation failed")]
+    Sled(#[from] sled::Error),
+    #[error("a stored record is unreadable ({what})")]
+    Corrupt {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// A debit against a user's daily quota, made in the same atomic write as the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaDebit {
+    /// Days since the Unix epoch, UTC.
+    pub day: u64,
+    /// Most jobs the user may create that day.
+    pub limit: u32,
+}
+
+/// What happened to an insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Insert {
+    Inserted,
+    /// A job with the same origin exists already; nothing was written.
+    Duplicate(JobId),
+    /// The daily quota is used up; nothing was written.
+    OverQuota {
+        used: u32,
+    },
+}
+
+pub trait Store: Send + Sync + Debug {
+    /// A fresh job id, never handed out before (gaps are allowed).
+    fn next_job_id(&self) -> Result<JobId, StoreError>;
+
+    /// Atomically: refuses a duplicate origin, debits the quota, writes the job and its origin.
+    /// Durable when it returns `Inserted`.
+    fn insert_job(&self, job: &Job, debit: Option<&QuotaDebit>) -> Result<Insert, StoreError>;
+
+    /// Overwrites a job's record; `durable` waits for the disk.
+    fn update_job(&self, job: &Job, durable: bool) -> Result<(), StoreError>;
+
+    fn job(&self, id: JobId) -> Result<Option<Job>, StoreError>;
+
+    /// Every job, oldest first.
+    fn jobs(&self) -> Result<Vec<Job>, StoreError>;
+
+    /// The job made for a platform event, if any.
+    fn job_for_origin(&self, user: &UserKey, origin: &str) -> Result<Option<JobId>, StoreError>;
+
+    /// Jobs the user has created on that day (days since the Unix epoch, UTC).
+    fn quota_used(&self, user: &UserKey, day: u64) -> Result<u32, StoreError>;
+
+    fn user(&self, key: &UserKey) -> Result<Option<UserProfile>, StoreError>;
+
+    /// Writes a user's profile durably.
+    fn put_user(&self, profile: &UserProfile) -> Result<(), StoreError>;
+
+    /// Counts a new process start and returns its number (1 for the first start).
+    fn begin_boot(&self) -> Result<u64, StoreError>;
+
+    fn flush(&self) -> Result<(), StoreError>;
+}
+
+/// Where a platform event's dedupe key lives: events are unique per platform, not per user,
+/// but the user is included so one user can never collide with another's event id.
+fn origin_key(user: &UserKey, origin: &str) -> String {
+    format!("{}/{}/{}", user.platform, user.id, origin)
+}
+
+fn user_key(user: &UserKey) -> String {
+    format!("{}/{}", user.platform, user.id)
+}
+
+fn quota_key(user: &UserKey, day: u64) -> String {
+    format!("{day:010}/{}/{}", user.platform, user.id)
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Our records are plain data with string keys; serde_json cannot fail on them.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: impl FnOnce() -> String,
+) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
+        what: what(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests;

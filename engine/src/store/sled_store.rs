@@ -1,0 +1,168 @@
+use std::path::Path;
+
+use loopsmith_protocol::{Job, JobId, UserKey, UserProfile};
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+
+use super::{
+    Insert, QuotaDebit, Store, StoreError, decode, encode, origin_key, quota_key, user_key,
+};
+
+/// Trees are named with a format version so a later layout can live beside this one.
+const JOBS: &str = "v1/jobs";
+const ORIGINS: &str = "v1/origins";
+const USERS: &str = "v1/users";
+const QUOTA: &str = "v1/quota";
+const BOOT_EPOCH: &[u8] = b"v1/boot_epoch";
+
+/// The sled-backed store.
+#[derive(Debug, Clone)]
+pub struct SledStore {
+    db: sled::Db,
+    jobs: sled::Tree,
+    origins: sled::Tree,
+    users: sled::Tree,
+    quota: sled::Tree,
+}
+
+impl SledStore {
+    pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(|source| StoreError::Open {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        Ok(SledStore {
+            jobs: db.open_tree(JOBS)?,
+            origins: db.open_tree(ORIGINS)?,
+            users: db.open_tree(USERS)?,
+            quota: db.open_tree(QUOTA)?,
+            db,
+        })
+    }
+}
+
+impl Store for SledStore {
+    fn next_job_id(&self) -> Result<JobId, StoreError> {
+        // Crash-safe and monotonic; ids skipped after a crash are fine.
+        Ok(JobId(self.db.generate_id()? + 1))
+    }
+
+    fn insert_job(&self, job: &Job, debit: Option<&QuotaDebit>) -> Result<Insert, StoreError> {
+        let record = encode(job);
+        let origin = job.origin.as_deref().map(|o| origin_key(&job.user, o));
+        let quota = debit.map(|d| (quota_key(&job.user, d.day), d.limit));
+        let outcome = (&self.jobs, &self.origins, &self.quota)
+            .transaction(|(jobs, origins, quotas)| {
+                if let Some(origin) = &origin {
+                    if let Some(existing) = origins.get(origin.as_bytes())? {
+                        return Ok(Insert::Duplicate(JobId(be_u64(&existing))));
+                    }
+                }
+                if let Some((key, limit)) = &quota {
+                    let used = quotas
+                        .get(key.as_bytes())?
+                        .map(|v| be_u64(&v) as u32)
+                        .unwrap_or(0);
+                    if used >= *limit {
+                        return Ok(Insert::OverQuota { used });
+                    }
+                    quotas.insert(key.as_bytes(), &u64::from(used + 1).to_be_bytes())?;
+                }
+                jobs.insert(&job.id.0.to_be_bytes(), record.as_slice())?;
+                if let Some(origin) = &origin {
+                    origins.insert(origin.as_bytes(), &job.id.0.to_be_bytes())?;
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(Insert::Inserted)
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => StoreError::Sled(e),
+            })?;
+        if outcome == Insert::Inserted {
+            self.db.flush()?;
+        }
+        Ok(outcome)
+    }
+
+    fn update_job(&self, job: &Job, durable: bool) -> Result<(), StoreError> {
+        self.jobs.insert(job.id.0.to_be_bytes(), encode(job))?;
+        if durable {
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
+    fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        self.jobs
+            .get(id.0.to_be_bytes())?
+            .map(|bytes| decode(&bytes, || format!("job {id}")))
+            .transpose()
+    }
+
+    fn jobs(&self) -> Result<Vec<Job>, StoreError> {
+        self.jobs
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&value, || format!("job {}", be_u64(&key)))
+            })
+            .collect()
+    }
+
+    fn job_for_origin(&self, user: &UserKey, origin: &str) -> Result<Option<JobId>, StoreError> {
+        Ok(self
+            .origins
+            .get(origin_key(user, origin).as_bytes())?
+            .map(|v| JobId(be_u64(&v))))
+    }
+
+    fn quota_used(&self, user: &UserKey, day: u64) -> Result<u32, StoreError> {
+        Ok(self
+            .quota
+            .get(quota_key(user, day).as_bytes())?
+            .map(|v| be_u64(&v) as u32)
+            .unwrap_or(0))
+    }
+
+    fn user(&self, key: &UserKey) -> Result<Option<UserProfile>, StoreError> {
+        self.users
+            .get(user_key(key).as_bytes())?
+            .map(|bytes| decode(&bytes, || format!("user {key}")))
+            .transpose()
+    }
+
+    fn put_user(&self, profile: &UserProfile) -> Result<(), StoreError> {
+        self.users
+            .insert(user_key(&profile.key).as_bytes(), encode(profile))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn begin_boot(&self) -> Result<u64, StoreError> {
+        let next = self
+            .db
+            .update_and_fetch(BOOT_EPOCH, |old| {
+                let n = old.map(be_u64).unwrap_or(0) + 1;
+                Some(n.to_be_bytes().to_vec())
+            })?
+            .map(|v| be_u64(&v))
+            .unwrap_or(1);
+        self.db.flush()?;
+        Ok(next)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+/// Reads a big-endian u64; keys and counters are written that way so they sort by number.
+fn be_u64(bytes: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    let n = bytes.len().min(8);
+    buf[8 - n..].copy_from_slice(&bytes[bytes.len() - n..]);
+    u64::from_be_bytes(buf)
+}

@@ -1,0 +1,150 @@
+//! One contract, run against both stores.
+
+use loopsmith_protocol::{
+    Aspect, BackendChoice, Job, JobState, OutputKind, Params, Platform, Timings, UserKey,
+    UserProfile,
+};
+
+use super::*;
+
+fn job(store: &dyn Store, user: &UserKey, origin: Option<&str>) -> Job {
+    Job {
+        id: store.next_job_id().expect("id"),
+        user: user.clone(),
+        origin: origin.map(str::to_string),
+        params: Params {
+            prompt: "a red ball".into(),
+            user_prompt: "a red ball".into(),
+            negative_prompt: String::new(),
+            duration_secs: 3.0,
+            fps: 24,
+            aspect: Aspect::Square,
+            motion: 2,
+            seed: 7,
+            guidance: None,
+            style: "none".into(),
+            outputs: vec![OutputKind::WebmSticker],
+            backend: BackendChoice::Auto,
+        },
+        state: JobState::Queued,
+        backend: None,
+        attempts: 0,
+        timings: Timings::default(),
+    }
+}
+
+fn contract(store: &dyn Store) {
+    let alice = UserKey::new(Platform::Telegram, "1");
+    let bob = UserKey::new(Platform::Telegram, "2");
+
+    let a1 = job(store, &alice, Some("update-10"));
+    assert_eq!(
+        store.insert_job(&a1, None).expect("insert"),
+        Insert::Inserted
+    );
+    // The same platform event again is refused and points at the first job.
+    let replay = job(store, &alice, Some("update-10"));
+    assert_ne!(replay.id, a1.id, "ids are never reused");
+    assert_eq!(
+        store.insert_job(&replay, None).expect("insert"),
+        Insert::Duplicate(a1.id)
+    );
+    assert_eq!(
+        store.job(replay.id).expect("read"),
+        None,
+        "nothing written for a duplicate"
+    );
+    // Another user's event with the same id is a different event.
+    let b1 = job(store, &bob, Some("update-10"));
+    assert_eq!(
+        store.insert_job(&b1, None).expect("insert"),
+        Insert::Inserted
+    );
+    assert_eq!(
+        store.job_for_origin(&alice, "update-10").expect("read"),
+        Some(a1.id)
+    );
+
+    // Quota: two allowed on day 100, the third refused without writing.
+    let debit = QuotaDebit { day: 100, limit: 2 };
+    for _ in 0..2 {
+        let j = job(store, &bob, None);
+        assert_eq!(
+            store.insert_job(&j, Some(&debit)).expect("insert"),
+            Insert::Inserted
+        );
+    }
+    let over = job(store, &bob, None);
+    assert_eq!(
+        store.insert_job(&over, Some(&debit)).expect("insert"),
+        Insert::OverQuota { used: 2 }
+    );
+    assert_eq!(store.job(over.id).expect("read"), None);
+    assert_eq!(store.quota_used(&bob, 100).expect("read"), 2);
+    assert_eq!(
+        store.quota_used(&bob, 101).expect("read"),
+        0,
+        "a new day starts from zero"
+    );
+    assert_eq!(store.quota_used(&alice, 100).expect("read"), 0);
+
+    let mut done = a1.clone();
+    done.state = JobState::Done { artifacts: vec![] };
+    store.update_job(&done, true).expect("update");
+    assert_eq!(store.job(a1.id).expect("read"), Some(done));
+    let ids: Vec<_> = store
+        .jobs()
+        .expect("jobs")
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "oldest first");
+    assert_eq!(ids.len(), 4);
+
+    let mut profile = UserProfile::new(alice.clone());
+    profile.style.suffix = Some("pastel".into());
+    store.put_user(&profile).expect("put user");
+    assert_eq!(store.user(&alice).expect("read"), Some(profile));
+    assert_eq!(store.user(&bob).expect("read"), None);
+
+    let first = store.begin_boot().expect("boot");
+    assert_eq!(store.begin_boot().expect("boot"), first + 1);
+}
+
+#[test]
+fn memory_store_keeps_the_contract() {
+    contract(&MemoryStore::new());
+}
+
+#[test]
+fn sled_store_keeps_the_contract_and_survives_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (jobs, boots) = {
+        let store = SledStore::open(dir.path()).expect("open");
+        contract(&store);
+        (
+            store.jobs().expect("jobs"),
+            store.begin_boot().expect("boot"),
+        )
+    };
+    let reopened = SledStore::open(dir.path()).expect("reopen");
+    assert_eq!(reopened.jobs().expect("jobs"), jobs);
+    assert_eq!(reopened.begin_boot().expect("boot"), boots + 1);
+    let next = reopened.next_job_id().expect("id");
+    assert!(
+        jobs.iter().all(|j| j.id < next),
+        "ids keep growing across restarts"
+    );
+}
+
+#[test]
+fn a_database_that_cannot_be_opened_names_its_path() {
+    let file = tempfile::NamedTempFile::new().expect("file");
+    let err = SledStore::open(file.path()).expect_err("a file is not a database folder");
+    assert!(
+        err.to_string().contains(&file.path().display().to_string()),
+        "{err}"
+    );
+}
