@@ -1,1 +1,109 @@
-fn main() {}
+//! `loopsmith`: wiring only. Each subcommand loads settings, builds what it needs from the
+//! library crates and reports plainly what it could not do.
+
+mod cli;
+mod doctor;
+mod generate;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use loopsmith_config::Settings;
+
+use cli::{Cli, Command};
+
+/// How a command ended, mapped onto the documented exit codes.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad input or configuration (exit 2).
+    Input(String),
+    /// The capability is not available on this build or set-up (exit 3).
+    Unavailable(String),
+    /// Something failed while running (exit 1).
+    Runtime(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Runtime(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Input(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Unavailable(message)) => {
+            eprintln!("not available: {message}");
+            ExitCode::from(3)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let load = || {
+        Settings::load_from_process(cli.config.as_deref())
+            .map_err(|e| Failure::Input(error_chain(&e)))
+    };
+    match cli.command {
+        Command::GenConfig => {
+            print!("{}", loopsmith_config::example_config());
+            Ok(())
+        }
+        Command::Doctor => doctor::run(cli.config.as_deref()),
+        Command::Generate(args) => generate::run(&load()?, args),
+        Command::Serve => {
+            load()?;
+            Err(Failure::Unavailable(
+                "`serve` has nothing to serve yet: the Telegram bot, the Discord bot and the \
+                 control socket are not part of this build."
+                    .into(),
+            ))
+        }
+        Command::Console { .. } => {
+            load()?;
+            Err(Failure::Unavailable(
+                "the operator console is not part of this build yet.".into(),
+            ))
+        }
+        Command::Models => {
+            load()?;
+            Err(Failure::Unavailable(
+                "model bundles are not supported by this build yet; the local ONNX pipeline \
+                 brings `models list | info | verify`."
+                    .into(),
+            ))
+        }
+    }
+}
+
+/// An error and its causes on one line, for the terminal.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Logs go to stderr, filtered by LOOPSMITH_LOG (e.g. `info`, `loopsmith_engine=debug`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOOPSMITH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

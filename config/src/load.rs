@@ -67,8 +67,21 @@ impl Settings {
                 let path = e.path().to_string();
                 let mut segments = path.split('.');
                 let section = segments.next().unwrap_or_default().to_string();
-                let key = segments.next().unwrap_or_default().to_string();
-                bad_value(&origins, &section, &key, &path, e.into_inner().to_string())
+                // `backend_order[1]` is a list item: the key is what precedes the index.
+                let key = segments
+                    .next()
+                    .unwrap_or_default()
+                    .split('[')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                bad_value(
+                    &origins,
+                    &section,
+                    &key,
+                    &path,
+                    e.into_inner().message().to_string(),
+                )
             })?;
         settings.validate(&origins)?;
         Ok(settings)

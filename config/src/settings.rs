@@ -235,7 +235,7 @@ impl Default for TelegramSettings {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DiscordSettings {
     /// Whether the Discord bot runs; it needs DISCORD_TOKEN.
@@ -244,16 +244,6 @@ pub struct DiscordSettings {
     pub proxy_url: String,
     /// Guild to register slash commands in (instant); 0 registers them globally.
     pub guild_id: u64,
-}
-
-impl Default for DiscordSettings {
-    fn default() -> Self {
-        DiscordSettings {
-            enabled: false,
-            proxy_url: String::new(),
-            guild_id: 0,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

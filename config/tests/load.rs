@@ -177,7 +177,9 @@ fn every_invalid_fixture_names_the_key_the_file_and_what_is_allowed() {
 
 #[test]
 fn environment_errors_name_the_variable() {
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
+    /// (environment, parts the message must contain)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case<'_>] = &[
         (
             &[("LOOPSMITH_LIMITS__BURST", "lots")],
             &[

@@ -56,11 +56,11 @@ impl JobEvents {
                 // Too slow to keep up: progress ticks were dropped, but the final state must not
                 // be, so look at the stored record.
                 Err(RecvError::Lagged(_)) => {
-                    if let Ok(Some(job)) = self.engine.job(self.job).await {
-                        if job.state.is_terminal() {
-                            self.finished = true;
-                            return Some(event_of(&job));
-                        }
+                    if let Ok(Some(job)) = self.engine.job(self.job).await
+                        && job.state.is_terminal()
+                    {
+                        self.finished = true;
+                        return Some(event_of(&job));
                     }
                 }
                 Err(RecvError::Closed) => {

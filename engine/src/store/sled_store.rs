@@ -55,10 +55,10 @@ impl Store for SledStore {
         let quota = debit.map(|d| (quota_key(&job.user, d.day), d.limit));
         let outcome = (&self.jobs, &self.origins, &self.quota)
             .transaction(|(jobs, origins, quotas)| {
-                if let Some(origin) = &origin {
-                    if let Some(existing) = origins.get(origin.as_bytes())? {
-                        return Ok(Insert::Duplicate(JobId(be_u64(&existing))));
-                    }
+                if let Some(origin) = &origin
+                    && let Some(existing) = origins.get(origin.as_bytes())?
+                {
+                    return Ok(Insert::Duplicate(JobId(be_u64(&existing))));
                 }
                 if let Some((key, limit)) = &quota {
                     let used = quotas

@@ -1,0 +1,82 @@
+//! The command line, as clap sees it.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "loopsmith",
+    version,
+    about = "Self-hosted video-sticker generator: prompts become short looping stickers.",
+    after_help = "Settings come from built-in defaults, then --config FILE, then LOOPSMITH_<SECTION>__<KEY> \
+environment variables; `loopsmith gen-config` prints every key.\n\n\
+Exit codes: 0 success, 1 failure while running, 2 bad input or configuration, \
+3 the capability is not available on this build or set-up."
+)]
+pub struct Cli {
+    /// TOML config file.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "LOOPSMITH_CONFIG",
+        hide_env_values = true
+    )]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make one sticker from a prompt and write it to a file.
+    Generate(GenerateArgs),
+    /// Run the engine with every enabled surface (Telegram, Discord, control socket).
+    Serve,
+    /// Open the operator console.
+    Console {
+        /// Run an engine inside the console instead of attaching to `loopsmith serve`.
+        #[arg(long)]
+        embedded: bool,
+    },
+    /// Check the set-up and explain what to fix.
+    Doctor,
+    /// List, inspect and verify model bundles.
+    Models,
+    /// Print an example config file with every key and its default.
+    GenConfig,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    /// What the sticker shows.
+    pub prompt: String,
+    /// Where to write the sticker; the extension picks the format (.webm, .mp4, .png, .gif).
+    #[arg(long, short, default_value = "sticker.webm")]
+    pub out: PathBuf,
+    /// Seed for a reproducible result (random when absent).
+    #[arg(long)]
+    pub seed: Option<u32>,
+    /// Clip length in seconds, 3 to 10.
+    #[arg(long)]
+    pub duration: Option<f32>,
+    /// Style preset, e.g. anime or pixel-art.
+    #[arg(long)]
+    pub style: Option<String>,
+    /// Which backend renders it.
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub backend: BackendArg,
+    /// Print a JSON summary (path, bytes, seed, backend, timings) instead of progress.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// Local model first, Pika as fallback.
+    Auto,
+    Local,
+    Pika,
+}

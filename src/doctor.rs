@@ -1,0 +1,132 @@
+//! `loopsmith doctor`: one line per check, each failure with what to do about it.
+
+use std::path::Path;
+
+use loopsmith_config::{Secrets, Settings};
+use loopsmith_engine::{SledStore, Store};
+
+use crate::{Failure, error_chain};
+
+enum Status {
+    Ok,
+    Fail,
+    /// Not a problem of the set-up; information.
+    Note,
+}
+
+struct Report {
+    failures: usize,
+}
+
+impl Report {
+    fn line(&mut self, status: Status, what: &str, detail: impl AsRef<str>) {
+        let mark = match status {
+            Status::Ok => "ok  ",
+            Status::Fail => {
+                self.failures += 1;
+                "FAIL"
+            }
+            Status::Note => "--  ",
+        };
+        println!("{mark}  {what:<22} {}", detail.as_ref());
+    }
+}
+
+pub fn run(config: Option<&Path>) -> Result<(), Failure> {
+    let mut report = Report { failures: 0 };
+    let env = loopsmith_config::process_env();
+    let settings = match Settings::load(config, env.clone()) {
+        Ok(s) => {
+            let source = config.map_or("built-in defaults and environment".to_string(), |p| {
+                p.display().to_string()
+            });
+            report.line(Status::Ok, "config", source);
+            s
+        }
+        Err(e) => {
+            report.line(
+                Status::Fail,
+                "config",
+                format!("{} — fix the file or variable it names", error_chain(&e)),
+            );
+            return Err(Failure::Input("the configuration is invalid".into()));
+        }
+    };
+
+    match Secrets::load(&settings, env) {
+        Ok(secrets) => {
+            let needed = [
+                settings.telegram.enabled,
+                settings.discord.enabled,
+                settings.pika.enabled,
+            ];
+            let surfaces = ["telegram.enabled", "discord.enabled", "pika.enabled"];
+            for (((name, present), needed), switch) in
+                secrets.presence().into_iter().zip(needed).zip(surfaces)
+            {
+                match (present, needed) {
+                    (true, _) => report.line(Status::Ok, name, "set (value not shown)"),
+                    (false, true) => report.line(
+                        Status::Fail,
+                        name,
+                        format!("missing, but {switch} = true — set it in the environment or in engine.secrets_file"),
+                    ),
+                    (false, false) => report.line(Status::Note, name, format!("not set; not needed while {switch} = false")),
+                }
+            }
+        }
+        Err(e) => report.line(Status::Fail, "secrets file", error_chain(&e)),
+    }
+
+    let data_dir = &settings.storage.data_dir;
+    let probe = data_dir.join(".doctor-write-test");
+    match std::fs::create_dir_all(data_dir).and_then(|()| std::fs::write(&probe, b"ok")) {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&probe);
+            report.line(
+                Status::Ok,
+                "data dir",
+                format!("{} is writable", data_dir.display()),
+            );
+            match SledStore::open(&data_dir.join("db")).and_then(|s| s.jobs()) {
+                Ok(jobs) => report.line(
+                    Status::Ok,
+                    "database",
+                    format!("opens; {} jobs recorded", jobs.len()),
+                ),
+                Err(e) => report.line(
+                    Status::Fail,
+                    "database",
+                    format!(
+                        "{} — is another loopsmith process using it?",
+                        error_chain(&e)
+                    ),
+                ),
+            }
+        }
+        Err(e) => report.line(
+            Status::Fail,
+            "data dir",
+            format!(
+                "{} is not writable ({e}) — set storage.data_dir to a folder this user owns",
+                data_dir.display()
+            ),
+        ),
+    }
+
+    report.line(Status::Note, "local backend", "not part of this build yet");
+    report.line(Status::Note, "pika backend", "not part of this build yet");
+    report.line(
+        Status::Note,
+        "surfaces",
+        "Telegram, Discord and the console are not part of this build yet",
+    );
+
+    if report.failures > 0 {
+        return Err(Failure::Input(format!(
+            "{} check(s) failed",
+            report.failures
+        )));
+    }
+    Ok(())
+}
