@@ -15,6 +15,3 @@ pub use job::{Artifact, Job, JobEvent, JobId, JobState, Timings};
 pub use params::{Aspect, BackendChoice, OutputKind, Params};
 pub use style::{Overrides, ParamDefaults, UserProfile, UserStyle};
 pub use user::{Platform, UserKey};
-
-/// Version of the engine ↔ console wire format; bumped on any incompatible change.
-pub const PROTOCOL_VERSION: u32 = 1;
