@@ -78,6 +78,16 @@ pub fn normalize_prompt(raw: &str) -> Result<String, ValidationError> {
     Ok(text)
 }
 
+/// Cleans a negative prompt as prompts are cleaned; it may be empty.
+pub fn normalize_negative(raw: &str) -> Result<String, ValidationError> {
+    let text = clean_text(raw);
+    let chars = text.chars().count();
+    if chars > MAX_PROMPT_CHARS {
+        return Err(ValidationError::NegativeTooLong { chars });
+    }
+    Ok(text)
+}
+
 /// The cleaning `normalize_prompt` does, without length rules (for negative prompts, suffixes).
 pub fn clean_text(raw: &str) -> String {
     let normalized: String = raw.nfkc().collect();
@@ -184,6 +194,20 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "Prompts can be at most 1000 characters; yours has 1204."
+        );
+    }
+
+    #[test]
+    fn negative_prompts_are_cleaned_and_bounded() {
+        assert_eq!(
+            normalize_negative(" blurry,\u{200B} text ").as_deref(),
+            Ok("blurry, text")
+        );
+        assert_eq!(normalize_negative("").as_deref(), Ok(""));
+        let err = normalize_negative(&"n".repeat(1001)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "The negative prompt can be at most 1000 characters; yours has 1001."
         );
     }
 

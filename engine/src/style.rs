@@ -267,12 +267,9 @@ impl StyleCatalog {
             .negative_prompt
             .as_deref()
             .or(user.defaults.negative_prompt.as_deref())
-            .map(request::clean_text)
+            .map(request::normalize_negative)
+            .transpose()?
             .unwrap_or_default();
-        let chars = user_negative.chars().count();
-        if chars > request::MAX_PROMPT_CHARS {
-            return Err(ValidationError::NegativeTooLong { chars });
-        }
         let negative_prompt = join(&[&user_negative, &preset.negative], ", ");
 
         let styled = join(&[&preset.prefix, &user_prompt, &preset.suffix], " ");
@@ -319,10 +316,7 @@ fn check_defaults(d: &ParamDefaults) -> Result<(), ValidationError> {
         request::check_guidance(v)?;
     }
     if let Some(neg) = &d.negative_prompt {
-        let chars = request::clean_text(neg).chars().count();
-        if chars > request::MAX_PROMPT_CHARS {
-            return Err(ValidationError::NegativeTooLong { chars });
-        }
+        request::normalize_negative(neg)?;
     }
     Ok(())
 }
