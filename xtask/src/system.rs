@@ -11,7 +11,7 @@ use crate::process::{capture, probe, run};
 pub const BUILD: &[&str] = &["pkg-config", "libvpx-dev"];
 
 /// Needed on top of [`BUILD`] to run the test suite.
-pub const TEST: &[&str] = &[];
+pub const TEST: &[&str] = &["ffmpeg"];
 
 /// Makes sure the [`BUILD`] packages (and [`TEST`] ones when `with_test`) are installed.
 pub fn ensure_packages(apt: &mut Apt, with_test: bool) -> Result<()> {

@@ -137,12 +137,12 @@ impl Engine {
 
         let encoder = self.inner.encoder.clone();
         let dir = self.inner.artifacts_dir.join(id.to_string());
-        let outputs = job.params.outputs.clone();
+        let params = job.params.clone();
         let encoded = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             encoder
-                .encode(&clip, &outputs, &dir)
+                .encode(&clip, &params, &dir)
                 .map_err(|e| e.to_string())
         })
         .await

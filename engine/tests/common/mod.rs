@@ -1,15 +1,17 @@
 //! Test doubles for the engine's boundaries. They live only here, in tests.
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod ffprobe;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use loopsmith_config::Settings;
-use loopsmith_engine::media::{EncodeError, Encoder};
+use loopsmith_engine::media::{Encoder, MediaError};
 use loopsmith_engine::protocol::{
-    Artifact, JobEvent, JobId, JobState, OutputKind, Platform, UserKey,
+    Artifact, JobEvent, JobId, JobState, Params, Platform, UserKey,
 };
 use loopsmith_engine::{
     Backend, BackendError, Clip, Engine, Health, ProgressSink, RenderJob, Store, Submitted,
@@ -153,17 +155,18 @@ impl Encoder for FileEncoder {
     fn encode(
         &self,
         clip: &Clip,
-        outputs: &[OutputKind],
+        params: &Params,
         dir: &Path,
-    ) -> Result<Vec<Artifact>, EncodeError> {
-        outputs
+    ) -> Result<Vec<Artifact>, MediaError> {
+        params
+            .outputs
             .iter()
             .map(|&kind| {
                 let path = dir.join(format!("sticker.{}", kind.extension()));
                 let bytes = vec![clip.frames.len() as u8; 16];
-                std::fs::write(&path, &bytes).map_err(|e| EncodeError {
-                    kind,
-                    reason: e.to_string(),
+                std::fs::write(&path, &bytes).map_err(|source| MediaError::Io {
+                    path: path.display().to_string(),
+                    source,
                 })?;
                 Ok(Artifact {
                     kind,

@@ -1,0 +1,1 @@
+//! Independent checks of media files with ffprobe (being written).
