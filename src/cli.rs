@@ -68,6 +68,15 @@ pub struct GenerateArgs {
     /// Which backend renders it.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
+    /// How a clip of another shape goes into the sticker's box.
+    #[arg(long, value_enum, default_value_t = FitArg::Pad)]
+    pub fit: FitArg,
+    /// What happens to a clip longer than the sticker allows.
+    #[arg(long, value_enum, default_value_t = TimingArg::Trim)]
+    pub timing: TimingArg,
+    /// Keep the clip's end as rendered instead of cross-fading it into the start.
+    #[arg(long)]
+    pub no_crossfade: bool,
     /// Print a JSON summary (path, bytes, seed, backend, timings) instead of progress.
     #[arg(long)]
     pub json: bool,
@@ -79,4 +88,20 @@ pub enum BackendArg {
     Auto,
     Local,
     Pika,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FitArg {
+    /// Show the whole picture (letterboxed where the box is square).
+    Pad,
+    /// Fill the box and cut the overflow.
+    Crop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TimingArg {
+    /// Keep the beginning.
+    Trim,
+    /// Keep everything, played faster.
+    SpeedUp,
 }

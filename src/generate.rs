@@ -3,10 +3,12 @@
 use std::path::Path;
 
 use loopsmith_config::Settings;
-use loopsmith_engine::protocol::{BackendChoice, OutputKind, Overrides, ParamDefaults, UserStyle};
+use loopsmith_engine::protocol::{
+    BackendChoice, Fit, OutputKind, Overrides, ParamDefaults, Timing, UserStyle,
+};
 use loopsmith_engine::style::StyleCatalog;
 
-use crate::cli::{BackendArg, GenerateArgs};
+use crate::cli::{BackendArg, FitArg, GenerateArgs, TimingArg};
 use crate::{Failure, error_chain};
 
 pub fn run(settings: &Settings, args: GenerateArgs) -> Result<(), Failure> {
@@ -26,6 +28,15 @@ pub fn run(settings: &Settings, args: GenerateArgs) -> Result<(), Failure> {
             BackendArg::Local => BackendChoice::Local,
             BackendArg::Pika => BackendChoice::Pika,
         }),
+        fit: Some(match args.fit {
+            FitArg::Pad => Fit::Pad,
+            FitArg::Crop => Fit::Crop,
+        }),
+        timing: Some(match args.timing {
+            TimingArg::Trim => Timing::Trim,
+            TimingArg::SpeedUp => Timing::SpeedUp,
+        }),
+        seamless_loop: Some(!args.no_crossfade),
     };
     // Check the request first, so a typo is reported before anything else.
     catalog

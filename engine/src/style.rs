@@ -298,6 +298,9 @@ impl StyleCatalog {
             style: preset.name.clone(),
             outputs,
             backend: overrides.backend.unwrap_or(BackendChoice::Auto),
+            fit: overrides.fit.unwrap_or_default(),
+            timing: overrides.timing.unwrap_or_default(),
+            seamless_loop: overrides.seamless_loop.unwrap_or(true),
         })
     }
 }

@@ -26,6 +26,9 @@ fn job(choice: BackendChoice) -> RenderJob {
             style: "none".into(),
             outputs: vec![OutputKind::WebmSticker],
             backend: choice,
+            fit: Default::default(),
+            timing: Default::default(),
+            seamless_loop: true,
         },
     }
 }

@@ -153,6 +153,29 @@ impl fmt::Display for BackendChoice {
     }
 }
 
+/// How a clip of another shape goes into a sticker's box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fit {
+    /// Scale so the whole picture shows; a fixed square box is padded (transparent where the
+    /// clip has alpha, else black).
+    #[default]
+    Pad,
+    /// Scale so the box is filled and cut the overflow, centred.
+    Crop,
+}
+
+/// What to do with a clip longer than a platform allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Timing {
+    /// Keep the beginning.
+    #[default]
+    Trim,
+    /// Keep all of it, played faster.
+    SpeedUp,
+}
+
 /// Everything a backend needs to render one clip, fully resolved: the user's style, their
 /// defaults and the request's own options have all been applied. Recorded with the job so any
 /// sticker can be reproduced.
@@ -175,6 +198,18 @@ pub struct Params {
     pub style: String,
     pub outputs: Vec<OutputKind>,
     pub backend: BackendChoice,
+    /// Records written before these options existed read as the defaults.
+    #[serde(default)]
+    pub fit: Fit,
+    #[serde(default)]
+    pub timing: Timing,
+    /// Cross-fade the end into the start when the clip would otherwise jump as it loops.
+    #[serde(default = "yes")]
+    pub seamless_loop: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[cfg(test)]

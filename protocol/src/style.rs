@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::{Aspect, BackendChoice, OutputKind, UserKey};
+use crate::{Aspect, BackendChoice, Fit, OutputKind, Timing, UserKey};
 
 /// Parameters that a preset, a user's defaults or a request may each set. Unset fields fall
 /// through to the next layer: request > user default > preset > global default.
@@ -25,6 +25,9 @@ pub struct Overrides {
     pub style: Option<String>,
     pub outputs: Option<Vec<OutputKind>>,
     pub backend: Option<BackendChoice>,
+    pub fit: Option<Fit>,
+    pub timing: Option<Timing>,
+    pub seamless_loop: Option<bool>,
 }
 
 /// A user's saved style state, applied to every request they make.

@@ -1,6 +1,8 @@
 //! Frames in memory and the geometric and timing operations every encoder needs: fitting into
 //! a platform's box, changing the frame rate, trimming or speeding up to a duration.
 
+pub use loopsmith_protocol::{Fit, Timing};
+
 use crate::backend::Clip;
 use crate::media::MediaError;
 
@@ -19,27 +21,6 @@ impl PixelFormat {
             PixelFormat::Rgba8 => 4,
         }
     }
-}
-
-/// How a frame of another shape goes into a platform's box.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Fit {
-    /// Scale so the longer side fills the box; the other side is at most the box (aspect kept).
-    /// For a fixed square box the rest is padded (transparent when there is alpha, else black).
-    #[default]
-    Pad,
-    /// Scale so the shorter side fills the box and cut the overflow, centred.
-    Crop,
-}
-
-/// What to do with a clip longer than a platform allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Timing {
-    /// Keep the beginning.
-    #[default]
-    Trim,
-    /// Keep all of it, played faster (frames dropped evenly at the same frame rate).
-    SpeedUp,
 }
 
 /// Frames plus their shape and rate.

@@ -5,10 +5,16 @@
 //! never a surprise in a chat.
 
 pub mod decode;
+// mod encoder;
 pub mod discord;
 pub mod frames;
 pub mod inspect;
+pub mod looping;
 pub mod mp4;
+pub mod sticker;
+mod vpx;
+mod webm;
+pub mod yuv;
 
 use std::fmt::Debug;
 use std::path::Path;
@@ -16,6 +22,7 @@ use std::path::Path;
 use loopsmith_protocol::{Artifact, Params};
 
 use crate::backend::Clip;
+// pub use encoder::MediaEncoder;
 pub use frames::{Fit, Frames, PixelFormat, Timing};
 
 /// Why media could not be made or read.

@@ -1,6 +1,7 @@
 //! Test doubles for the engine's boundaries. They live only here, in tests.
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod content;
 pub mod ffprobe;
 
 use std::path::Path;
@@ -10,9 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use loopsmith_config::Settings;
 use loopsmith_engine::media::{Encoder, MediaError};
-use loopsmith_engine::protocol::{
-    Artifact, JobEvent, JobId, JobState, Params, Platform, UserKey,
-};
+use loopsmith_engine::protocol::{Artifact, JobEvent, JobId, JobState, Params, Platform, UserKey};
 use loopsmith_engine::{
     Backend, BackendError, Clip, Engine, Health, ProgressSink, RenderJob, Store, Submitted,
 };
