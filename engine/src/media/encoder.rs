@@ -8,14 +8,19 @@ use crate::backend::Clip;
 use crate::media::discord::{self, DiscordStickerOptions};
 use crate::media::mp4::{self, AnimationLimits};
 use crate::media::sticker::{self, StickerOptions, TELEGRAM_EMOJI, TELEGRAM_STICKER};
-use crate::media::{looping, Encoder, Frames, MediaError};
+use crate::media::{Encoder, Frames, MediaError, looping};
 
 /// Makes every platform's file from one clip, each inside its platform's limits.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct MediaEncoder;
 
 impl Encoder for MediaEncoder {
-    fn encode(&self, clip: &Clip, params: &Params, dir: &Path) -> Result<Vec<Artifact>, MediaError> {
+    fn encode(
+        &self,
+        clip: &Clip,
+        params: &Params,
+        dir: &Path,
+    ) -> Result<Vec<Artifact>, MediaError> {
         let mut frames = Frames::from_clip(clip);
         frames.validate()?;
         if params.seamless_loop {
@@ -51,7 +56,12 @@ impl Encoder for MediaEncoder {
     }
 }
 
-fn make(kind: OutputKind, frames: &Frames, params: &Params, dir: &Path) -> Result<Artifact, MediaError> {
+fn make(
+    kind: OutputKind,
+    frames: &Frames,
+    params: &Params,
+    dir: &Path,
+) -> Result<Artifact, MediaError> {
     let sticker_options = StickerOptions {
         fit: params.fit,
         timing: params.timing,
@@ -61,11 +71,26 @@ fn make(kind: OutputKind, frames: &Frames, params: &Params, dir: &Path) -> Resul
         timing: params.timing,
     };
     let (name, bytes) = match kind {
-        OutputKind::WebmSticker => ("sticker.webm", sticker::encode_sticker(frames, &TELEGRAM_STICKER, sticker_options)?.bytes),
-        OutputKind::WebmEmoji => ("emoji.webm", sticker::encode_sticker(frames, &TELEGRAM_EMOJI, sticker_options)?.bytes),
-        OutputKind::Mp4 => ("clip.mp4", mp4::encode_animation(frames, &AnimationLimits::TELEGRAM)?),
-        OutputKind::Apng => ("sticker.png", discord::encode_apng(frames, &discord_options)?),
-        OutputKind::Gif => ("sticker.gif", discord::encode_gif(frames, &discord_options)?),
+        OutputKind::WebmSticker => (
+            "sticker.webm",
+            sticker::encode_sticker(frames, &TELEGRAM_STICKER, sticker_options)?.bytes,
+        ),
+        OutputKind::WebmEmoji => (
+            "emoji.webm",
+            sticker::encode_sticker(frames, &TELEGRAM_EMOJI, sticker_options)?.bytes,
+        ),
+        OutputKind::Mp4 => (
+            "clip.mp4",
+            mp4::encode_animation(frames, &AnimationLimits::TELEGRAM)?,
+        ),
+        OutputKind::Apng => (
+            "sticker.png",
+            discord::encode_apng(frames, &discord_options)?,
+        ),
+        OutputKind::Gif => (
+            "sticker.gif",
+            discord::encode_gif(frames, &discord_options)?,
+        ),
     };
     let path = dir.join(name);
     // Written under a temporary name and renamed, so a crash never leaves half a sticker

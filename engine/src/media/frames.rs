@@ -273,44 +273,41 @@ impl Frames {
         out
     }
 
-    /// Each output pixel averages the source area it covers (at least one bilinear sample
-    /// wide), which handles both shrinking without aliasing and mild enlarging.
+    /// A separable tent filter: bilinear when enlarging, and widened to the scale factor when
+    /// shrinking so every source pixel contributes (no aliasing). Weights are computed once
+    /// per axis, not per pixel.
     fn area_or_bilinear(&self, f: &[u8], w: u32, h: u32) -> Vec<u8> {
         let bpp = self.format.bytes_per_pixel();
-        let (sw, sh) = (self.width as f64, self.height as f64);
-        let fx = sw / w as f64;
-        let fy = sh / h as f64;
-        let mut out = Vec::with_capacity(w as usize * h as usize * bpp);
-        let sample = |x: f64, y: f64, c: usize| -> f64 {
-            let x = x.clamp(0.0, sw - 1.0);
-            let y = y.clamp(0.0, sh - 1.0);
-            let (x0, y0) = (x.floor() as usize, y.floor() as usize);
-            let (x1, y1) = (
-                (x0 + 1).min(self.width as usize - 1),
-                (y0 + 1).min(self.height as usize - 1),
-            );
-            let (tx, ty) = (x - x0 as f64, y - y0 as f64);
-            let px = |xx: usize, yy: usize| f[(yy * self.width as usize + xx) * bpp + c] as f64;
-            let top = px(x0, y0) * (1.0 - tx) + px(x1, y0) * tx;
-            let bottom = px(x0, y1) * (1.0 - tx) + px(x1, y1) * tx;
-            top * (1.0 - ty) + bottom * ty
-        };
-        // Samples per axis: enough to cover the source area when shrinking.
-        let nx = fx.ceil().max(1.0) as usize;
-        let ny = fy.ceil().max(1.0) as usize;
-        for y in 0..h as usize {
-            for x in 0..w as usize {
+        let (sw, sh) = (self.width as usize, self.height as usize);
+        let (dw, dh) = (w as usize, h as usize);
+        let xs = tent_weights(sw, dw);
+        let ys = tent_weights(sh, dh);
+        // Horizontal pass into floats, then vertical pass into bytes.
+        let mut rows = vec![0f32; dw * sh * bpp];
+        for y in 0..sh {
+            let src = &f[y * sw * bpp..(y + 1) * sw * bpp];
+            let dst = &mut rows[y * dw * bpp..(y + 1) * dw * bpp];
+            for (x, taps) in xs.iter().enumerate() {
                 for c in 0..bpp {
-                    let mut sum = 0.0;
-                    for j in 0..ny {
-                        for i in 0..nx {
-                            let sxp = (x as f64 + (i as f64 + 0.5) / nx as f64) * fx - 0.5;
-                            let syp = (y as f64 + (j as f64 + 0.5) / ny as f64) * fy - 0.5;
-                            sum += sample(sxp, syp, c);
-                        }
-                    }
-                    out.push((sum / (nx * ny) as f64).round().clamp(0.0, 255.0) as u8);
+                    dst[x * bpp + c] = taps
+                        .iter()
+                        .map(|&(i, wt)| src[i * bpp + c] as f32 * wt)
+                        .sum();
                 }
+            }
+        }
+        let mut out = vec![0u8; dw * dh * bpp];
+        for (y, taps) in ys.iter().enumerate() {
+            let dst = &mut out[y * dw * bpp..(y + 1) * dw * bpp];
+            let mut acc = vec![0f32; dw * bpp];
+            for &(row, wt) in taps {
+                let src = &rows[row * dw * bpp..(row + 1) * dw * bpp];
+                for (a, &v) in acc.iter_mut().zip(src) {
+                    *a += v * wt;
+                }
+            }
+            for (d, a) in dst.iter_mut().zip(acc) {
+                *d = a.round().clamp(0.0, 255.0) as u8;
             }
         }
         out
@@ -366,6 +363,32 @@ impl Frames {
         }
         self.limit_frames(max_frames, timing)
     }
+}
+
+/// For each output index, the source indices and normalised weights of a tent filter whose
+/// radius is one source pixel, or the scale factor when shrinking.
+fn tent_weights(src: usize, dst: usize) -> Vec<Vec<(usize, f32)>> {
+    let scale = src as f64 / dst as f64;
+    let radius = scale.max(1.0);
+    (0..dst)
+        .map(|i| {
+            let centre = (i as f64 + 0.5) * scale - 0.5;
+            let first = (centre - radius).ceil() as i64;
+            let last = (centre + radius).floor() as i64;
+            let mut taps: Vec<(usize, f32)> = (first..=last)
+                .filter_map(|j| {
+                    let weight = 1.0 - (j as f64 - centre).abs() / radius;
+                    (weight > 0.0).then(|| (j.clamp(0, src as i64 - 1) as usize, weight as f32))
+                })
+                .collect();
+            if taps.is_empty() {
+                taps.push((centre.round().clamp(0.0, src as f64 - 1.0) as usize, 1.0));
+            }
+            let total: f32 = taps.iter().map(|t| t.1).sum();
+            taps.iter_mut().for_each(|t| t.1 /= total);
+            taps
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 //! never a surprise in a chat.
 
 pub mod decode;
-// mod encoder;
 pub mod discord;
+mod encoder;
 pub mod frames;
 pub mod inspect;
 pub mod looping;
@@ -22,7 +22,7 @@ use std::path::Path;
 use loopsmith_protocol::{Artifact, Params};
 
 use crate::backend::Clip;
-// pub use encoder::MediaEncoder;
+pub use encoder::MediaEncoder;
 pub use frames::{Fit, Frames, PixelFormat, Timing};
 
 /// Why media could not be made or read.
