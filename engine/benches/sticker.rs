@@ -18,6 +18,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use loopsmith_engine::media::discord::{self, DiscordStickerOptions, StickerFormat};
+use loopsmith_engine::media::mp4::{AnimationLimits, encode_animation};
 use loopsmith_engine::media::sticker::{StickerOptions, TELEGRAM_STICKER, encode_sticker};
 
 const RUNS: usize = 5;
@@ -134,6 +136,31 @@ fn main() {
     println!(
         "ours: cq {}, {} encoder run(s), {} frames at {} fps",
         sticker.cq_level, sticker.attempts, sticker.frames, sticker.fps
+    );
+
+    // The other formats from the same clip (no peer run here; for the README's table).
+    println!("other outputs from the same clip, median of {RUNS} runs");
+    for format in [StickerFormat::Apng, StickerFormat::Gif] {
+        let (time, encoded) = median_of(|| {
+            discord::encode(&clip, &DiscordStickerOptions::default(), format).expect("encodes")
+        });
+        println!(
+            "{:<26} {:>9.3} {:>10}   {} fps, {} colours, {} encode(s)",
+            format!("Discord {format:?} 320x320"),
+            time.as_secs_f64(),
+            encoded.bytes.len(),
+            encoded.fps,
+            encoded.colours,
+            encoded.attempts
+        );
+    }
+    let (time, mp4) =
+        median_of(|| encode_animation(&clip, &AnimationLimits::TELEGRAM).expect("encodes"));
+    println!(
+        "{:<26} {:>9.3} {:>10}",
+        "Telegram MP4 (H.264)",
+        time.as_secs_f64(),
+        mp4.len()
     );
 }
 

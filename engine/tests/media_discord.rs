@@ -4,7 +4,6 @@
 
 use std::io::Cursor;
 use std::process::Command;
-use std::time::Instant;
 
 use loopsmith_engine::media::discord::{
     self, DiscordStickerOptions, EncodedSticker, MAX_BYTES, MAX_SECS, SIDE, StickerFormat,
@@ -581,42 +580,5 @@ proptest! {
         let encoded = discord::encode(&frames, &opts(fit, timing), format)
             .map_err(|e| TestCaseError::fail(format!("{e}")))?;
         check(&encoded, format);
-    }
-}
-
-/// Timing and size of the lead's reference clip: 3 s, 24 fps, 512×512, gradient with moving
-/// shapes and mild noise. Run with
-/// `cargo test --release -p loopsmith-engine --test media_discord -- --ignored --nocapture`.
-#[test]
-#[ignore = "a measurement; run in release"]
-fn reference_clip_timing() {
-    let start = Instant::now();
-    let frames = clip(Content::Generated, 512, 512, 24, 72);
-    eprintln!("clip generated in {:?}", start.elapsed());
-    let fitted = frames.fit_into(SIDE, SIDE, Fit::Pad, true);
-    for format in FORMATS {
-        let start = Instant::now();
-        let encoded =
-            discord::encode(&frames, &DiscordStickerOptions::default(), format).expect("encodes");
-        let took = start.elapsed();
-        let played = check(&encoded, format);
-        // Colour error of each shown frame against the source frame shown at that moment.
-        let mut t = 0.0;
-        let mut err = 0f64;
-        let mut n = 0f64;
-        for (shown, secs) in played.frames.iter().zip(&played.secs) {
-            let src = &fitted.frames[((t * 24.0) as usize).min(fitted.frames.len() - 1)];
-            for (g, w) in shown.chunks_exact(4).zip(src.chunks_exact(3)) {
-                for c in 0..3 {
-                    err += (g[c] as f64 - w[c] as f64).abs();
-                    n += 1.0;
-                }
-            }
-            t += secs;
-        }
-        eprintln!(
-            "{format:?}: {took:?} {encoded:?}, mean error {:.2} levels",
-            err / n
-        );
     }
 }

@@ -28,4 +28,10 @@ pub enum ModelError {
     Shape(String),
     #[error("cancelled")]
     Cancelled,
+    #[error("device: {0}")]
+    Device(String),
+    #[error("the model worker has stopped")]
+    WorkerStopped,
+    #[error("the model worker's queue is full")]
+    WorkerBusy,
 }
