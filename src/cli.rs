@@ -44,7 +44,8 @@ pub enum Command {
     /// Check the set-up and explain what to fix.
     Doctor,
     /// List, inspect and verify model bundles.
-    Models,
+    #[command(subcommand)]
+    Models(ModelsCommand),
     /// Print an example config file with every key and its default.
     GenConfig,
 }
@@ -104,4 +105,23 @@ pub enum TimingArg {
     Trim,
     /// Keep everything, played faster.
     SpeedUp,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Model bundles in the given folders (default: local.model and <data_dir>/models).
+    List {
+        /// Folders holding a bundle, or bundles as subfolders.
+        dirs: Vec<PathBuf>,
+    },
+    /// What a bundle is: family, sizes, frames, steps, files.
+    Info {
+        /// The bundle's folder.
+        bundle: PathBuf,
+    },
+    /// Check every file's sha256 and that every graph loads with the expected inputs and outputs.
+    Verify {
+        /// The bundle's folder.
+        bundle: PathBuf,
+    },
 }

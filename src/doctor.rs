@@ -114,6 +114,22 @@ pub fn run(config: Option<&Path>) -> Result<(), Failure> {
         ),
     }
 
+    let discovery = crate::models::discovery(&settings, true);
+    match discovery.library() {
+        Ok(library) => report.line(
+            Status::Ok,
+            "ONNX Runtime",
+            format!("{} from {}", library.version(), library.path().display()),
+        ),
+        Err(_) => report.line(
+            Status::Fail,
+            "ONNX Runtime",
+            "not found — run `cargo xtask setup`, or set local.onnxruntime or ORT_DYLIB_PATH",
+        ),
+    }
+    for line in discovery.to_string().lines() {
+        println!("      {line}");
+    }
     report.line(Status::Note, "local backend", "not part of this build yet");
     report.line(Status::Note, "pika backend", "not part of this build yet");
     report.line(

@@ -4,6 +4,7 @@
 mod cli;
 mod doctor;
 mod generate;
+mod models;
 
 use std::process::ExitCode;
 
@@ -75,14 +76,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 "the operator console is not part of this build yet.".into(),
             ))
         }
-        Command::Models => {
-            load()?;
-            Err(Failure::Unavailable(
-                "model bundles are not supported by this build yet; the local ONNX pipeline \
-                 brings `models list | info | verify`."
-                    .into(),
-            ))
-        }
+        Command::Models(command) => models::run(&load()?, command),
     }
 }
 

@@ -29,6 +29,9 @@ fn help_texts() {
         "console",
         "doctor",
         "models",
+        "models list",
+        "models info",
+        "models verify",
         "gen-config",
     ] {
         let mut args: Vec<&str> = sub.split_whitespace().collect();
@@ -38,7 +41,7 @@ fn help_texts() {
         let name = if sub.is_empty() {
             "help".to_string()
         } else {
-            format!("help_{sub}")
+            format!("help_{}", sub.replace(' ', "_"))
         };
         insta::assert_snapshot!(name, text(&out.stdout));
     }
@@ -110,12 +113,7 @@ fn generate_checks_the_request_then_says_plainly_that_no_backend_exists_yet() {
 #[test]
 fn later_capabilities_refuse_with_exit_code_3() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for args in [
-        &["serve"][..],
-        &["console"],
-        &["console", "--embedded"],
-        &["models"],
-    ] {
+    for args in [&["serve"][..], &["console"], &["console", "--embedded"]] {
         let out = loopsmith(args, dir.path());
         assert_eq!(out.status.code(), Some(3), "{args:?}");
         assert!(text(&out.stderr).starts_with("not available: "), "{args:?}");
@@ -172,4 +170,28 @@ fn doctor_reports_each_check_and_never_prints_a_secret() {
 
     let out = loopsmith(&["doctor"], dir.path());
     assert!(out.status.success(), "{}", text(&out.stdout));
+}
+
+#[test]
+fn models_lists_and_explains_what_it_cannot_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = loopsmith(&["models", "list"], dir.path());
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("embedded    not part of this build yet"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("no model bundles in loopsmith-data/models"),
+        "{stdout}"
+    );
+
+    let out = loopsmith(&["models", "info", "no-such-bundle"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("no-such-bundle"),
+        "{stderr}"
+    );
 }
