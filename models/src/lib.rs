@@ -4,6 +4,7 @@
 
 pub mod bundle;
 mod error;
+pub mod pipeline;
 pub mod runtime;
 pub mod scheduler;
 
