@@ -1,12 +1,20 @@
-//! `loopsmith generate`: one sticker from the command line.
+//! `loopsmith generate`: one sticker from the command line, through the same engine the bots use.
 
-use std::path::Path;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use loopsmith_config::Settings;
+use loopsmith_engine::media::MediaEncoder;
 use loopsmith_engine::protocol::{
-    BackendChoice, Fit, OutputKind, Overrides, ParamDefaults, Timing, UserStyle,
+    BackendChoice, Fit, Job, JobState, OutputKind, Overrides, ParamDefaults, Platform, Timing,
+    UserKey, UserStyle,
 };
 use loopsmith_engine::style::StyleCatalog;
+use loopsmith_engine::{Backend, Engine, GenerationRequest, LocalBackend, Router, SledStore};
+use loopsmith_models::bundle::Bundle;
+use loopsmith_models::pipeline::Pipeline;
 
 use crate::cli::{BackendArg, FitArg, GenerateArgs, TimingArg};
 use crate::{Failure, error_chain};
@@ -21,7 +29,7 @@ pub fn run(settings: &Settings, args: GenerateArgs) -> Result<(), Failure> {
             ..ParamDefaults::default()
         },
         seed: args.seed,
-        style: args.style,
+        style: args.style.clone(),
         outputs: Some(vec![output]),
         backend: Some(match args.backend {
             BackendArg::Auto => BackendChoice::Auto,
@@ -38,27 +46,190 @@ pub fn run(settings: &Settings, args: GenerateArgs) -> Result<(), Failure> {
         }),
         seamless_loop: Some(!args.no_crossfade),
     };
-    // Check the request first, so a typo is reported before anything else.
+    // Check the request first, so a typo is reported before any model loads.
     catalog
         .resolve(&args.prompt, &overrides, &UserStyle::default(), 0)
         .map_err(|e| Failure::Input(e.to_string()))?;
-    let pika = if settings.pika.enabled {
-        "the Pika backend is not part of this build yet"
-    } else {
-        "Pika is disabled (pika.enabled = false) and not part of this build yet"
-    };
-    let local = format!(
-        "the local ONNX backend (local.model = \"{}\") is not part of this build yet",
-        settings.local.model
-    );
-    let reason = match args.backend {
-        BackendArg::Auto => format!("no render backend is available: {local}, and {pika}."),
-        BackendArg::Local => format!("{local}."),
-        BackendArg::Pika => format!("{pika}."),
-    };
-    Err(Failure::Unavailable(format!(
-        "{reason} Nothing was rendered."
+
+    let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
+    let mut missing = Vec::new();
+    if args.backend != BackendArg::Pika {
+        match local_backend(settings)? {
+            Ok(local) => backends.push(Arc::new(local)),
+            Err(why) => missing.push(why),
+        }
+    }
+    if args.backend != BackendArg::Local {
+        missing.push(if settings.pika.enabled {
+            "the Pika backend is not part of this build yet".to_string()
+        } else {
+            "Pika is disabled (pika.enabled = false) and not part of this build yet".to_string()
+        });
+    }
+    if backends.is_empty() {
+        return Err(Failure::Unavailable(format!(
+            "no render backend is available: {}. Nothing was rendered.",
+            missing.join(", and ")
+        )));
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    runtime.block_on(render(settings, backends, args, overrides, output))
+}
+
+/// The local backend from `local.model`, or why there is none. Outer errors are bad settings.
+fn local_backend(settings: &Settings) -> Result<Result<LocalBackend, String>, Failure> {
+    if !settings.local.enabled {
+        return Ok(Err(
+            "the local backend is disabled (local.enabled = false)".into()
+        ));
+    }
+    if settings.local.model == "embedded" {
+        return Ok(Err(
+            "the embedded default model is not part of this build yet (point local.model at a model bundle folder)".into(),
+        ));
+    }
+    let bundle = Bundle::open(Path::new(&settings.local.model))
+        .map_err(|e| Failure::Input(format!("local.model: {}", error_chain(&e))))?;
+    let runtime = crate::models::runtime(settings)?;
+    let provider = runtime.provider().to_string();
+    let pipeline = Pipeline::load(&bundle, runtime)
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!(error_chain(&e))))?;
+    Ok(Ok(LocalBackend::new(
+        pipeline,
+        provider,
+        settings.local.capacity as usize,
     )))
+}
+
+async fn render(
+    settings: &Settings,
+    backends: Vec<Arc<dyn Backend>>,
+    args: GenerateArgs,
+    overrides: Overrides,
+    output: OutputKind,
+) -> Result<(), Failure> {
+    let db = settings.storage.data_dir.join("db");
+    let store = SledStore::open(&db).map_err(|e| {
+        Failure::Runtime(anyhow::anyhow!(
+            "{} (is `loopsmith serve` using this data dir?)",
+            error_chain(&e)
+        ))
+    })?;
+    let router = Router::new(backends, settings.engine.fallback);
+    let engine = Engine::start(
+        settings,
+        Arc::new(store),
+        Arc::new(router),
+        Arc::new(MediaEncoder),
+    )
+    .map_err(|e| Failure::Runtime(anyhow::anyhow!(error_chain(&e))))?;
+    let user = UserKey::new(
+        Platform::Cli,
+        std::env::var("USER").unwrap_or_else(|_| "cli".into()),
+    );
+    let mut request = GenerationRequest::new(user, args.prompt.clone());
+    request.overrides = overrides;
+    let mut submitted = engine
+        .submit(request)
+        .await
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    let show_progress = !args.json && std::io::stderr().is_terminal();
+    let mut last = submitted.state.clone();
+    while let Some(event) = submitted.events.next().await {
+        if show_progress {
+            draw(&event.state);
+        }
+        last = event.state;
+    }
+    if show_progress {
+        eprintln!();
+    }
+    let job = engine
+        .job(submitted.job)
+        .await
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!(error_chain(&e))))?;
+    let _ = engine.shutdown(Duration::from_secs(5)).await;
+    match last {
+        JobState::Done { artifacts } => {
+            let artifact = artifacts
+                .into_iter()
+                .find(|a| a.kind == output)
+                .ok_or_else(|| {
+                    Failure::Runtime(anyhow::anyhow!("the job finished without a {output} file"))
+                })?;
+            std::fs::copy(&artifact.path, &args.out).map_err(|e| {
+                Failure::Runtime(anyhow::anyhow!("cannot write {}: {e}", args.out.display()))
+            })?;
+            report(&args.out, artifact.bytes, job.as_ref(), args.json);
+            Ok(())
+        }
+        JobState::Failed { reason, .. } => Err(Failure::Runtime(anyhow::anyhow!(reason))),
+        other => Err(Failure::Runtime(anyhow::anyhow!(
+            "the job ended {}",
+            other.name()
+        ))),
+    }
+}
+
+fn draw(state: &JobState) {
+    let (fraction, label) = match state {
+        JobState::Queued => (0.0, "queued".to_string()),
+        JobState::Running { backend, progress } => (
+            *progress,
+            format!(
+                "rendering on {}",
+                if backend.is_empty() { "…" } else { backend }
+            ),
+        ),
+        JobState::Encoding { .. } => (1.0, "encoding".to_string()),
+        other => (1.0, other.name().to_string()),
+    };
+    let filled = (fraction.clamp(0.0, 1.0) * 30.0).round() as usize;
+    eprint!(
+        "\r[{}{}] {:>3}% {label:<24}",
+        "#".repeat(filled),
+        " ".repeat(30 - filled),
+        (fraction * 100.0).round()
+    );
+    let _ = std::io::stderr().flush();
+}
+
+fn report(path: &PathBuf, bytes: u64, job: Option<&Job>, json: bool) {
+    let (seed, backend, job_id) = job.map_or((0, "-".to_string(), 0), |j| {
+        (j.params.seed, j.backend.clone().unwrap_or_default(), j.id.0)
+    });
+    let ms = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
+    let t = job.map(|j| j.timings.clone()).unwrap_or_default();
+    if json {
+        let summary = serde_json::json!({
+            "path": path,
+            "bytes": bytes,
+            "seed": seed,
+            "backend": backend,
+            "job": job_id,
+            "timings_ms": {
+                "queued": ms(Some(t.created_ms), t.started_ms),
+                "render": ms(t.started_ms, t.rendered_ms),
+                "encode": ms(t.rendered_ms, t.finished_ms),
+                "total": ms(Some(t.created_ms), t.finished_ms),
+            },
+        });
+        println!("{summary}");
+    } else {
+        let total = ms(Some(t.created_ms), t.finished_ms).unwrap_or(0);
+        println!(
+            "wrote {} ({bytes} bytes) in {:.1} s — seed {seed}, backend {backend}",
+            path.display(),
+            total as f64 / 1000.0
+        );
+    }
 }
 
 /// The sticker format a file name asks for.

@@ -87,7 +87,7 @@ pub fn discovery(settings: &Settings, list_all: bool) -> Discovery {
     runtime::discover(&options)
 }
 
-fn runtime(settings: &Settings) -> Result<Runtime, Failure> {
+pub fn runtime(settings: &Settings) -> Result<Runtime, Failure> {
     let discovery = discovery(settings, false);
     let library = discovery
         .library()

@@ -10,6 +10,7 @@ pub mod backend;
 mod engine;
 mod error;
 mod events;
+pub mod local;
 pub mod media;
 pub mod queue;
 pub mod request;
@@ -21,6 +22,7 @@ pub use backend::{Backend, BackendError, Clip, Health, Progress, ProgressSink, R
 pub use engine::{Engine, now_ms};
 pub use error::Error;
 pub use events::{JobEvents, Submitted};
+pub use local::LocalBackend;
 pub use loopsmith_protocol as protocol;
 pub use request::{GenerationRequest, ValidationError};
 pub use router::Router;
