@@ -11,7 +11,7 @@
 //! not add up is a [`MediaError::Malformed`] naming the container and what was wrong.
 
 mod gif;
-mod h264;
+pub(crate) mod h264;
 mod matroska;
 mod mp4;
 mod png;

@@ -2,6 +2,8 @@
 //! cropping, the features openh264 cannot decode, and the colour signalling that picks the
 //! YCbCr→RGB matrix.
 
+use crate::media::inspect::h264::unescape;
+
 /// What an SPS says about the pictures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Sps {
@@ -52,7 +54,7 @@ pub(crate) fn parse_sps(nal: &[u8]) -> Result<Sps, String> {
     if header & 0x80 != 0 || header & 0x1f != 7 {
         return Err(format!("NAL unit type {} is not an SPS", header & 0x1f));
     }
-    let rbsp = unescape(body);
+    let rbsp = unescape(body, usize::MAX);
     let mut r = BitReader::new(&rbsp);
     let profile_idc = r.bits(8)? as u8;
     let _constraints = r.bits(8)?;
@@ -208,21 +210,6 @@ fn skip_scaling_list(r: &mut BitReader<'_>, size: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// Removes emulation prevention bytes (the 3 in 00 00 03).
-pub(crate) fn unescape(ebsp: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ebsp.len());
-    let mut zeros = 0;
-    for &b in ebsp {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        out.push(b);
-    }
-    out
-}
-
 struct BitReader<'a> {
     data: &'a [u8],
     pos: usize,
@@ -304,7 +291,7 @@ mod tests {
     #[test]
     fn unescape_drops_emulation_prevention() {
         assert_eq!(
-            unescape(&[0, 0, 3, 1, 0, 0, 3, 0, 3]),
+            unescape(&[0, 0, 3, 1, 0, 0, 3, 0, 3], usize::MAX),
             vec![0, 0, 1, 0, 0, 0, 3]
         );
     }

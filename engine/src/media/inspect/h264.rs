@@ -52,7 +52,9 @@ pub(super) fn avc_config(data: &[u8], what: &'static str) -> Result<AvcConfig, M
 }
 
 /// Removes emulation-prevention bytes (`00 00 03` → `00 00`) from at most `limit` bytes.
-fn unescape(nal: &[u8], limit: usize) -> Vec<u8> {
+/// Removes emulation prevention bytes (the 3 in 00 00 03) from at most `limit` bytes of a NAL
+/// unit; shared with the decoder's SPS reader.
+pub(crate) fn unescape(nal: &[u8], limit: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(nal.len().min(limit));
     let mut zeros = 0usize;
     for &b in nal.iter().take(limit) {
