@@ -107,7 +107,7 @@ fn local_backend(settings: &Settings) -> Result<Result<LocalBackend, String>, Fa
 
 async fn render(
     settings: &Settings,
-    backends: Vec<Arc<dyn Backend>>,
+    mut backends: Vec<Arc<dyn Backend>>,
     args: GenerateArgs,
     overrides: Overrides,
     output: OutputKind,
@@ -119,7 +119,19 @@ async fn render(
             error_chain(&e)
         ))
     })?;
-    let router = Router::new(backends, settings.engine.fallback);
+    // engine.backend_order decides who is asked first; backends it leaves out are not used.
+    let mut ordered = Vec::with_capacity(backends.len());
+    for name in &settings.engine.backend_order {
+        if let Some(i) = backends.iter().position(|b| b.name() == name.as_str()) {
+            ordered.push(backends.swap_remove(i));
+        }
+    }
+    if ordered.is_empty() {
+        return Err(Failure::Input(
+            "engine.backend_order lists none of the backends this build has (local)".to_string(),
+        ));
+    }
+    let router = Router::new(ordered, settings.engine.fallback);
     let engine = Engine::start(
         settings,
         Arc::new(store),

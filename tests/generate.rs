@@ -113,3 +113,22 @@ fn a_bad_bundle_path_is_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn backend_order_decides_which_backends_may_render() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_loopsmith"))
+        .args(["generate", "a red ball", "--out", "s.webm"])
+        .current_dir(dir.path())
+        .env("LOOPSMITH_LOCAL__MODEL", fixture_bundle())
+        .env("LOOPSMITH_ENGINE__BACKEND_ORDER", "pika")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("engine.backend_order lists none of the backends this build has"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("s.webm").exists());
+}
