@@ -635,3 +635,37 @@ fn ffmpeg_takes_over_what_openh264_cannot_decode() {
     );
     assert_matches_reference(&frames, &ffmpeg_rgb(&path, 64, 48), 40.0);
 }
+
+#[test]
+fn large_remote_clips_are_scaled_down_as_they_are_decoded() {
+    let bytes = fixture_bytes();
+    let limits = DecodeLimits {
+        max_output_side: 160,
+        ..DecodeLimits::REMOTE_CLIP
+    };
+    let native =
+        decode_mp4_with(&bytes, &DecodeLimits::DEFAULT, DecodeWith::OpenH264).expect("native");
+    let small = decode_mp4_with(&bytes, &limits, DecodeWith::OpenH264).expect("scaled");
+    assert_eq!((small.width, small.height, small.fps), (160, 90, 24));
+    assert_eq!(small.frames.len(), native.frames.len());
+    small.validate().expect("consistent frames");
+    // Scaling each picture as it arrives is the same as scaling the decoded clip.
+    assert_eq!(small.frames, native.resize(160, 90).frames);
+    if ffmpeg_present() {
+        let via_ffmpeg =
+            decode_mp4_with(&bytes, &limits, DecodeWith::Ffmpeg).expect("ffmpeg scales too");
+        assert_eq!((via_ffmpeg.width, via_ffmpeg.height), (160, 90));
+        assert_eq!(via_ffmpeg.frames.len(), small.frames.len());
+        // Two different scalers on testsrc2's sharp edges differ in detail (about 26 dB), but
+        // the same picture must come out: same average colour, same frame order.
+        let mean = |f: &[u8]| f.iter().map(|&v| v as f64).sum::<f64>() / f.len() as f64;
+        for (a, b) in via_ffmpeg.frames.iter().zip(&small.frames) {
+            let p = psnr(a, b);
+            assert!(
+                p > 24.0,
+                "ffmpeg's scaler and ours show the same picture: {p:.1} dB"
+            );
+            assert!((mean(a) - mean(b)).abs() < 2.0, "same average colour");
+        }
+    }
+}

@@ -31,8 +31,11 @@ pub struct DecodeLimits {
     /// Longest allowed picture side, in pixels.
     pub max_side: u32,
     pub max_frames: usize,
-    /// Total size of the decoded RGB frames, in bytes.
+    /// Total size of the decoded RGB frames, in bytes (after any downscaling).
     pub max_rgb_bytes: usize,
+    /// Longest side of the frames handed back; larger pictures are scaled down as they are
+    /// decoded, so memory follows the output size. 0 keeps the native size.
+    pub max_output_side: u32,
 }
 
 impl DecodeLimits {
@@ -42,7 +45,28 @@ impl DecodeLimits {
         max_side: 4096,
         max_frames: 2000,
         max_rgb_bytes: 600_000_000,
+        max_output_side: 0,
     };
+
+    /// For clips a remote renderer returns (Pika: 720p or 1080p, 5 or 10 s at 24 fps): frames
+    /// come back at most 1280 px a side, the largest any sticker or animation uses, so a 10 s
+    /// 1080p clip needs 660 MB instead of 1.5 GB.
+    pub const REMOTE_CLIP: DecodeLimits = DecodeLimits {
+        max_side: 4096,
+        max_frames: 2000,
+        max_rgb_bytes: 700_000_000,
+        max_output_side: 1280,
+    };
+
+    /// The size frames come back at for a `width`×`height` video.
+    pub fn output_size(&self, width: u32, height: u32) -> (u32, u32) {
+        if self.max_output_side == 0 || width.max(height) <= self.max_output_side {
+            return (width, height);
+        }
+        let scale = self.max_output_side as f64 / width.max(height) as f64;
+        let even = |v: u32| (((v as f64 * scale).round() as u32).max(2)) & !1;
+        (even(width), even(height))
+    }
 }
 
 impl Default for DecodeLimits {
@@ -109,17 +133,18 @@ pub fn decode_mp4_with(
 ) -> Result<Frames, MediaError> {
     let container = container::read(bytes, limits.max_frames)?;
     let info = info(&container)?;
-    check_limits(&info, limits)?;
+    let out = limits.output_size(info.width, info.height);
+    check_limits(&info, limits, out)?;
     let track = &container.track;
 
     let frames = match (with, track.info.openh264_limitation()) {
-        (DecodeWith::Ffmpeg, _) => decode_with_ffmpeg(bytes, track)?,
+        (DecodeWith::Ffmpeg, _) => decode_with_ffmpeg(bytes, track, out)?,
         (DecodeWith::OpenH264, Some(why)) => {
             return Err(MediaError::Decode(format!(
                 "openh264 cannot decode this video: {why}"
             )));
         }
-        (DecodeWith::Auto, Some(why)) => match decode_with_ffmpeg(bytes, track) {
+        (DecodeWith::Auto, Some(why)) => match decode_with_ffmpeg(bytes, track, out) {
             Err(MediaError::Unavailable(_)) => {
                 return Err(MediaError::Unavailable(format!(
                     "{} ({why})",
@@ -128,12 +153,12 @@ pub fn decode_mp4_with(
             }
             other => other?,
         },
-        (DecodeWith::OpenH264, None) => decode_with_openh264(bytes, track)?,
-        (DecodeWith::Auto, None) => match decode_with_openh264(bytes, track) {
+        (DecodeWith::OpenH264, None) => decode_with_openh264(bytes, track, out)?,
+        (DecodeWith::Auto, None) => match decode_with_openh264(bytes, track, out) {
             Ok(frames) => frames,
             Err(openh264_error) => {
                 tracing::warn!(%openh264_error, "openh264 failed on the video; trying ffmpeg");
-                match decode_with_ffmpeg(bytes, track) {
+                match decode_with_ffmpeg(bytes, track, out) {
                     Ok(frames) => frames,
                     // Without ffmpeg the first error says what is wrong with the file.
                     Err(MediaError::Unavailable(_)) => return Err(openh264_error),
@@ -143,8 +168,8 @@ pub fn decode_mp4_with(
         },
     };
     Ok(Frames {
-        width: info.width,
-        height: info.height,
+        width: out.0,
+        height: out.1,
         format: PixelFormat::Rgb8,
         fps: info.fps,
         frames,
@@ -201,7 +226,11 @@ fn info(container: &Container) -> Result<Mp4Info, MediaError> {
     })
 }
 
-fn check_limits(info: &Mp4Info, limits: &DecodeLimits) -> Result<(), MediaError> {
+fn check_limits(
+    info: &Mp4Info,
+    limits: &DecodeLimits,
+    (out_w, out_h): (u32, u32),
+) -> Result<(), MediaError> {
     if info.width > limits.max_side || info.height > limits.max_side {
         return Err(MediaError::Decode(format!(
             "the video is {}x{}; at most {} pixels a side are accepted",
@@ -214,14 +243,14 @@ fn check_limits(info: &Mp4Info, limits: &DecodeLimits) -> Result<(), MediaError>
             info.frame_count, limits.max_frames
         )));
     }
-    let rgb_bytes = (info.width as u128) * (info.height as u128) * 3 * (info.frame_count as u128);
+    let rgb_bytes = (out_w as u128) * (out_h as u128) * 3 * (info.frame_count as u128);
     if rgb_bytes > limits.max_rgb_bytes as u128 {
         return Err(MediaError::Decode(format!(
             "the video would decode to {} MB ({} frames of {}x{}); at most {} MB are accepted",
             rgb_bytes / 1_000_000,
             info.frame_count,
-            info.width,
-            info.height,
+            out_w,
+            out_h,
             limits.max_rgb_bytes / 1_000_000
         )));
     }
@@ -241,17 +270,25 @@ fn annexb_stream(bytes: &[u8], track: &H264Track) -> Result<Vec<u8>, MediaError>
     Ok(out)
 }
 
-fn decode_with_ffmpeg(bytes: &[u8], track: &H264Track) -> Result<Vec<Vec<u8>>, MediaError> {
+fn decode_with_ffmpeg(
+    bytes: &[u8],
+    track: &H264Track,
+    out: (u32, u32),
+) -> Result<Vec<Vec<u8>>, MediaError> {
     let stream = annexb_stream(bytes, track)?;
     ffmpeg::decode_annexb(
         &stream,
-        track.info.width,
-        track.info.height,
+        (track.info.width, track.info.height),
+        out,
         track.samples.len(),
     )
 }
 
-fn decode_with_openh264(bytes: &[u8], track: &H264Track) -> Result<Vec<Vec<u8>>, MediaError> {
+fn decode_with_openh264(
+    bytes: &[u8],
+    track: &H264Track,
+    (out_w, out_h): (u32, u32),
+) -> Result<Vec<Vec<u8>>, MediaError> {
     let conversion = yuv::Conversion::new(track.info.matrix_coefficients, track.info.full_range);
     let (width, height) = (track.info.width, track.info.height);
     let mut frames = Vec::with_capacity(track.samples.len());
@@ -270,7 +307,20 @@ fn decode_with_openh264(bytes: &[u8], track: &H264Track) -> Result<Vec<Vec<u8>>,
             y_stride,
             uv_stride,
         };
-        frames.push(yuv::to_rgb(planes, w, h, conversion).map_err(MediaError::Decode)?);
+        let rgb = yuv::to_rgb(planes, w, h, conversion).map_err(MediaError::Decode)?;
+        if (out_w, out_h) == (width, height) {
+            frames.push(rgb);
+        } else {
+            // Scaled one picture at a time, so only the output size is ever held for the clip.
+            let one = Frames {
+                width,
+                height,
+                format: PixelFormat::Rgb8,
+                fps: 1,
+                frames: vec![rgb],
+            };
+            frames.extend(one.resize(out_w, out_h).frames);
+        }
         Ok(())
     })?;
     Ok(frames)
@@ -389,24 +439,36 @@ mod tests {
             other_tracks: 0,
             fast_start: true,
         };
-        let err = check_limits(&info, &DecodeLimits::DEFAULT).expect_err("too many bytes");
+        let err = check_limits(&info, &DecodeLimits::DEFAULT, (info.width, info.height))
+            .expect_err("too many bytes");
         assert!(err.to_string().contains("746 MB"), "{err}");
         let roomy = DecodeLimits {
             max_rgb_bytes: 1_000_000_000,
             ..DecodeLimits::DEFAULT
         };
-        check_limits(&info, &roomy).expect("fits");
+        check_limits(&info, &roomy, (info.width, info.height)).expect("fits");
+        // A remote clip of that size fits once it is scaled down as it is decoded.
+        let remote = DecodeLimits::REMOTE_CLIP;
+        assert_eq!(remote.output_size(1920, 1080), (1280, 720));
+        assert_eq!(remote.output_size(640, 360), (640, 360));
+        check_limits(&info, &remote, remote.output_size(1920, 1080)).expect("fits at 1280x720");
+        let ten_seconds = Mp4Info {
+            frame_count: 240,
+            ..info.clone()
+        };
+        check_limits(&ten_seconds, &remote, remote.output_size(1920, 1080))
+            .expect("10 s of 1080p fits");
         let huge = Mp4Info {
             width: 8192,
             ..info.clone()
         };
-        assert!(check_limits(&huge, &roomy).is_err());
+        assert!(check_limits(&huge, &roomy, (huge.width, huge.height)).is_err());
         let long = Mp4Info {
             frame_count: 2001,
             width: 16,
             height: 16,
             ..info
         };
-        assert!(check_limits(&long, &roomy).is_err());
+        assert!(check_limits(&long, &roomy, (long.width, long.height)).is_err());
     }
 }

@@ -12,13 +12,16 @@ pub(crate) const MISSING: &str =
 /// Decodes an Annex B H.264 stream (parameter sets first) into `expected` RGB frames of
 /// `width`×`height`. The elementary stream goes in through a pipe rather than the MP4 itself
 /// because ffmpeg cannot seek a pipe to a `moov` at the end of a file.
+/// Decodes with the ffmpeg command line; `out` is the size frames come back at (ffmpeg's
+/// area scaler shrinks them when it differs from `native`).
 pub(crate) fn decode_annexb(
     annexb: &[u8],
-    width: u32,
-    height: u32,
+    native: (u32, u32),
+    out: (u32, u32),
     expected: usize,
 ) -> Result<Vec<Vec<u8>>, MediaError> {
-    run("ffmpeg", annexb, width, height, expected)
+    let scale = (native != out).then(|| format!("scale={}:{}:flags=area", out.0, out.1));
+    run("ffmpeg", annexb, out.0, out.1, scale.as_deref(), expected)
 }
 
 fn run(
@@ -26,6 +29,7 @@ fn run(
     annexb: &[u8],
     width: u32,
     height: u32,
+    scale: Option<&str>,
     expected: usize,
 ) -> Result<Vec<Vec<u8>>, MediaError> {
     let frame_bytes = width as usize * height as usize * 3;
@@ -41,12 +45,9 @@ fn run(
             // One output frame per coded picture: no duplicating or dropping to a frame rate.
             "-vsync",
             "0",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "pipe:1",
         ])
+        .args(scale.map(|filter| ["-vf", filter]).into_iter().flatten())
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -118,7 +119,8 @@ mod tests {
 
     #[test]
     fn a_missing_ffmpeg_says_how_to_install_it() {
-        let err = run("loopsmith-no-such-ffmpeg", &[0, 0, 0, 1], 2, 2, 1).expect_err("missing");
+        let err =
+            run("loopsmith-no-such-ffmpeg", &[0, 0, 0, 1], 2, 2, None, 1).expect_err("missing");
         assert!(
             matches!(&err, MediaError::Unavailable(m) if m == MISSING),
             "{err}"
