@@ -1,0 +1,711 @@
+#!/usr/bin/env python3
+"""Synthetic text-to-video data for loopsmith's tiny pixel-space model.
+
+Clips are ``[3, frames, size, size]`` float32 in [-1, 1] (channels first, as the denoiser's
+``sample`` is laid out): one or two flat-coloured subjects (circle/ball, square/box, triangle,
+star, heart, ring, diamond) on a flat named background colour, moving in one of eleven ways
+(left, right, up, down, bouncing, spinning, growing, shrinking, pulsing, orbiting, still), with
+a templated English caption that varies synonyms and word order ("a red ball bouncing on a blue
+background", "crimson circle hops over navy"). Shapes are drawn from signed distance functions
+with one pixel of anti-aliasing, so any size works (the model uses 32x32, 16 frames).
+
+Everything is numpy and deterministic by seed: ``Generator(seed).sample()`` or
+``.batch(n)``; ``clip_at(seed, index)`` gives the same clip whatever was drawn before.
+
+Also here:
+
+* ``HELDOUT_TEMPLATES``: caption word orders never used for training (all their words are in
+  the training vocabulary) -> ``caption(label, rng, heldout=True)``;
+* ``eval_prompts()``: 40 fixed colour x shape x motion prompts with labels (canonical phrasing,
+  plus a held-out phrasing of each);
+* ``check_clip(frames, label)``: the automatic check those prompts are scored with (background
+  colour, foreground colour and motion, from a foreground mask, its centroid and area per frame);
+* ``vocabulary()`` / ``build_tokenizer()``: the word-level tokenizer.json (via
+  ``models/export/common.py``'s builder).
+
+    python3 models/tiny/dataset.py --out /tmp/samples          # PNG grids + captions
+    python3 models/tiny/dataset.py --self-check                # checks pass on ground truth
+    python3 models/tiny/dataset.py --write-tokenizer models/tiny/tokenizer/tokenizer.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+EXPORT = HERE.parent / "export"
+
+FRAMES = 16
+SIZE = 32
+MAX_LENGTH = 24  # tokens incl. BOS/EOS; the longest training caption is 20
+
+# ---------------------------------------------------------------------------------------------
+# Vocabulary of the world
+# ---------------------------------------------------------------------------------------------
+
+# canonical name -> (RGB in [0, 1], synonyms used in captions; the name itself comes first)
+COLOURS: dict[str, tuple[tuple[float, float, float], list[str]]] = {
+    "red": ((0.90, 0.08, 0.08), ["red", "crimson", "scarlet"]),
+    "orange": ((1.00, 0.55, 0.00), ["orange", "tangerine"]),
+    "yellow": ((1.00, 0.90, 0.10), ["yellow", "golden", "lemon"]),
+    "green": ((0.10, 0.72, 0.18), ["green", "emerald", "lime"]),
+    "cyan": ((0.00, 0.85, 0.90), ["cyan", "aqua", "turquoise"]),
+    "blue": ((0.10, 0.22, 0.90), ["blue", "navy", "azure", "cobalt"]),
+    "purple": ((0.55, 0.12, 0.80), ["purple", "violet"]),
+    "pink": ((1.00, 0.45, 0.75), ["pink", "rose"]),
+    "white": ((0.97, 0.97, 0.97), ["white", "snowy", "ivory"]),
+    "black": ((0.05, 0.05, 0.05), ["black", "jet", "ebony"]),
+}
+COLOUR_NAMES = list(COLOURS)
+
+# canonical shape -> caption nouns
+SHAPES: dict[str, list[str]] = {
+    "circle": ["ball", "circle", "dot", "disc", "orb"],
+    "square": ["square", "box", "block"],
+    "triangle": ["triangle"],
+    "star": ["star"],
+    "heart": ["heart"],
+    "ring": ["ring", "donut", "hoop"],
+    "diamond": ["diamond", "rhombus"],
+}
+SHAPE_NAMES = list(SHAPES)
+ROUND = {"circle", "ring"}  # spinning is invisible for these: never drawn spinning
+
+# motion -> (participle phrases, third-person phrases). "" = no motion word (still only).
+MOTIONS: dict[str, tuple[list[str], list[str]]] = {
+    "left": (["moving left", "sliding left", "drifting left", "going left", "moving to the left"],
+             ["moves left", "slides left", "drifts left", "goes left"]),
+    "right": (["moving right", "sliding right", "drifting right", "going right", "moving to the right"],
+              ["moves right", "slides right", "drifts right", "goes right"]),
+    "up": (["moving up", "rising", "floating up", "going up", "flying up"],
+           ["moves up", "rises", "floats up", "goes up"]),
+    "down": (["moving down", "falling", "dropping", "sinking", "going down"],
+             ["moves down", "falls", "drops", "sinks"]),
+    "bouncing": (["bouncing", "hopping", "jumping", "bouncing up and down"],
+                 ["bounces", "hops", "jumps"]),
+    "spinning": (["spinning", "rotating", "turning", "twirling", "spinning around"],
+                 ["spins", "rotates", "turns", "twirls"]),
+    "growing": (["growing", "expanding", "getting bigger", "growing bigger"],
+                ["grows", "expands", "gets bigger"]),
+    "shrinking": (["shrinking", "getting smaller", "contracting", "shrinking away"],
+                  ["shrinks", "gets smaller", "contracts"]),
+    "pulsing": (["pulsing", "pulsating", "throbbing", "beating"],
+                ["pulses", "pulsates", "throbs", "beats"]),
+    "orbiting": (["orbiting", "circling", "going in circles", "moving in a circle"],
+                 ["orbits", "circles", "goes in circles", "moves in a circle"]),
+    "still": (["standing still", "resting", "sitting still", "staying still", ""],
+              ["stands still", "rests", "sits still", "stays still"]),
+}
+MOTION_NAMES = list(MOTIONS)
+
+# Background phrases ({b} = a colour word). Starting phrases come first in some templates.
+BG_SUFFIX = ["on {ab} background", "on {b}", "over {b}", "against {ab} background",
+             "in front of {ab} backdrop", "with {ab} background", "on a plain {b} background",
+             "on {ab} backdrop"]
+BG_PREFIX = ["{b} background", "on {b}", "on {ab} background", "{b} backdrop"]
+
+# Templates: {a} article+adjective+noun ("a red ball"), {n} bare ("red ball"), {m} participle,
+# {v} third person, {bg} suffix phrase, {pre} prefix phrase.
+TRAIN_TEMPLATES = [
+    "{a} {m} {bg}",
+    "{n} {m} {bg}",
+    "{a} {v} {bg}",
+    "{n} {v} {bg}",
+    "{a} that is {m} {bg}",
+    "{pre}, {a} {m}",
+    "{pre}: {n} {m}",
+    "{m} {n} {bg}",
+    "{a} {bg}, {m}",
+    "{a} {m}",             # background unspecified: any colour is right
+    "{n} {m}",
+    "sticker of {a} {m} {bg}",
+]
+# Word orders never trained on; every word in them appears in training captions.
+HELDOUT_TEMPLATES = [
+    "{bg}, {a} is {m}",
+    "{pre} with {a} {m}",
+    "{m} {a}, {bg}",
+    "there is {a} {m} {bg}",
+]
+
+# Two subjects: "{s1} and {s2} {bg}", each subject "{a} {m}".
+TWO_TEMPLATES = ["{s1} and {s2} {bg}", "{pre}, {s1} and {s2}", "{s1} and {s2}"]
+
+VOCAB_EXTRA = ["a", "an", "the", "and", "that", "is", "of", "with", "on", "over", "sticker",
+               "there", "background", "backdrop", "plain", "in", "front", "to", ".", "!"]
+# Adjectives that change nothing; sprinkled in so the model learns to ignore them.
+FILLERS = ["cute", "little", "happy", "shiny", "simple", "flat", "cartoon", "tiny", "nice"]
+# Made-up words: they tokenize to <|unk|>, so the model learns to ignore unknown words too.
+NONSENSE = ["zorp", "blick", "quux", "wibble"]
+
+
+def article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels and captions
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Subject:
+    colour: str
+    shape: str
+    motion: str
+
+
+@dataclass
+class Label:
+    subjects: list[Subject]
+    background: str
+    bg_in_caption: bool = True
+    words: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"subjects": [s.__dict__ for s in self.subjects], "background": self.background,
+                "bg_in_caption": self.bg_in_caption}
+
+
+def _pick(rng: np.random.Generator, items):
+    return items[int(rng.integers(len(items)))]
+
+
+def _subject_phrase(s: Subject, rng, *, bare=False, third=False) -> tuple[str, str, str]:
+    cw = _pick(rng, COLOURS[s.colour][1])
+    sw = _pick(rng, SHAPES[s.shape])
+    u = rng.random()
+    if u < 0.08:
+        cw = f"{_pick(rng, FILLERS)} {cw}"
+    elif u < 0.11:
+        cw = f"{_pick(rng, NONSENSE)} {cw}"
+    part, third_p = MOTIONS[s.motion]
+    m = _pick(rng, third_p if third else part)
+    noun = f"{cw} {sw}"
+    return (noun if bare else f"{article(cw)} {noun}"), m, cw
+
+
+def caption(label: Label, rng: np.random.Generator, heldout: bool = False) -> str:
+    """A caption for ``label``; ``heldout`` uses the held-out word orders (one subject only)."""
+    bw = _pick(rng, COLOURS[label.background][1])
+    ab = f"{article(bw)} {bw}"
+    bg = _pick(rng, BG_SUFFIX).format(b=bw, ab=ab)
+    pre = _pick(rng, BG_PREFIX).format(b=bw, ab=ab)
+    pre = pre[0].upper() + pre[1:] if rng.random() < 0.2 else pre
+    if len(label.subjects) == 2:
+        parts = []
+        for s in label.subjects:
+            a, m, _ = _subject_phrase(s, rng)
+            parts.append(f"{a} {m}".strip())
+        t = _pick(rng, TWO_TEMPLATES) if label.bg_in_caption else "{s1} and {s2}"
+        text = t.format(s1=parts[0], s2=parts[1], bg=bg, pre=pre)
+    else:
+        s = label.subjects[0]
+        a, m, _ = _subject_phrase(s, rng)
+        n, _, _ = _subject_phrase(s, rng, bare=True)
+        _, v, _ = _subject_phrase(s, rng, third=True)
+        if heldout:
+            t = _pick(rng, HELDOUT_TEMPLATES)
+        elif label.bg_in_caption:
+            t = _pick(rng, [x for x in TRAIN_TEMPLATES if "{bg}" in x or "{pre}" in x])
+        else:
+            t = _pick(rng, [x for x in TRAIN_TEMPLATES if "{bg}" not in x and "{pre}" not in x])
+        if not m and ("{m} {n}" in t or "that is {m}" in t or "is {m}" in t or ", {m}" in t):
+            m = "standing still"
+        text = t.format(a=a, n=n, m=m, v=v, bg=bg, pre=pre)
+    text = " ".join(text.split())
+    u = rng.random()
+    if u < 0.05:
+        text += "."
+    elif u < 0.07:
+        text += "!"
+    elif u < 0.12:
+        text = text[0].upper() + text[1:]
+    return text
+
+
+def random_label(rng: np.random.Generator, two_prob: float = 0.2, no_bg_prob: float = 0.08) -> Label:
+    bg = _pick(rng, COLOUR_NAMES)
+    n = 2 if rng.random() < two_prob else 1
+    subjects, used = [], {bg}
+    for _ in range(n):
+        colour = _pick(rng, [c for c in COLOUR_NAMES if c not in used])
+        used.add(colour)
+        shape = _pick(rng, SHAPE_NAMES)
+        motions = [m for m in MOTION_NAMES if not (m == "spinning" and shape in ROUND)]
+        subjects.append(Subject(colour, shape, _pick(rng, motions)))
+    return Label(subjects, bg, bg_in_caption=not (rng.random() < no_bg_prob))
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------------
+
+
+def _polygon(kind: str) -> np.ndarray:
+    """Outline of unit size (fits a radius-1 circle, roughly), y pointing down."""
+    if kind == "square":
+        return np.array([[-0.8, -0.8], [0.8, -0.8], [0.8, 0.8], [-0.8, 0.8]])
+    if kind == "diamond":
+        return np.array([[0, -1.05], [0.72, 0], [0, 1.05], [-0.72, 0]])
+    if kind == "triangle":
+        a = np.deg2rad([-90, 30, 150])
+        return np.stack([np.cos(a), np.sin(a) + 0.15], -1) * 1.1
+    if kind == "star":
+        a = np.deg2rad(np.arange(10) * 36 - 90)
+        r = np.where(np.arange(10) % 2 == 0, 1.1, 0.45)
+        return np.stack([np.cos(a) * r, np.sin(a) * r], -1)
+    if kind == "heart":
+        t = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+        x = 16 * np.sin(t) ** 3
+        y = -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
+        return np.stack([x, y + 2.5], -1) / 15.0
+    raise ValueError(kind)
+
+
+_POLYS = {k: _polygon(k) for k in ("square", "diamond", "triangle", "star", "heart")}
+
+
+def _sd_polygon(px: np.ndarray, py: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Signed distance to a polygon (negative inside), Inigo Quilez's sdPolygon, vectorised."""
+    d = (px - v[0, 0]) ** 2 + (py - v[0, 1]) ** 2
+    s = np.ones_like(px)
+    n = len(v)
+    for i in range(n):
+        j = i - 1
+        ex, ey = v[j, 0] - v[i, 0], v[j, 1] - v[i, 1]
+        wx, wy = px - v[i, 0], py - v[i, 1]
+        h = np.clip((wx * ex + wy * ey) / (ex * ex + ey * ey), 0.0, 1.0)
+        bx, by = wx - ex * h, wy - ey * h
+        d = np.minimum(d, bx * bx + by * by)
+        c1 = py >= v[i, 1]
+        c2 = py < v[j, 1]
+        c3 = ex * wy > ey * wx
+        flip = (c1 & c2 & c3) | (~c1 & ~c2 & ~c3)
+        s = np.where(flip, -s, s)
+    return s * np.sqrt(d)
+
+
+def shape_alpha(shape: str, cx, cy, r, theta, size: int = SIZE) -> np.ndarray:
+    """Coverage [F, size, size] in [0, 1] of ``shape`` centred at (cx, cy) (pixels, per frame),
+    radius r (pixels, per frame), rotated by theta (radians, per frame)."""
+    cx, cy, r, theta = (np.asarray(a, np.float64).reshape(-1, 1, 1) for a in (cx, cy, r, theta))
+    g = np.arange(size, dtype=np.float64) + 0.5
+    x = g[None, None, :] - cx
+    y = g[None, :, None] - cy
+    c, s = np.cos(theta), np.sin(theta)
+    u = (c * x + s * y) / r  # rotate by -theta, then unit size
+    w = (-s * x + c * y) / r
+    if shape == "circle":
+        d = np.sqrt(u * u + w * w) - 1.0
+    elif shape == "ring":
+        d = np.abs(np.sqrt(u * u + w * w) - 0.72) - 0.28
+    else:
+        d = _sd_polygon(u, w, _POLYS[shape])
+    return np.clip(0.5 - d * r, 0.0, 1.0)  # distance back in pixels, 1 px ramp
+
+
+def trajectory(motion: str, rng: np.random.Generator, frames: int = FRAMES, size: int = SIZE,
+               slot: int | None = None):
+    """Per-frame (cx, cy, r, theta) for a motion. ``slot`` 0/1 keeps two subjects apart
+    (left/right or top/bottom half); None = whole frame."""
+    t = np.arange(frames) / (frames - 1)
+    S = float(size)
+    r0 = S * rng.uniform(0.14, 0.22) if slot is None else S * rng.uniform(0.11, 0.16)
+    theta0 = rng.uniform(-0.35, 0.35)
+    lo, hi = r0 + 1, S - r0 - 1
+
+    def span(a, b):  # a random position in [a, b] of the free range
+        return rng.uniform(a, b)
+
+    xr = (lo, hi) if slot is None else ((lo, S / 2 - 1) if slot == 0 else (S / 2 + 1, hi))
+    cx = np.full(frames, span(*xr)) if xr[0] < xr[1] else np.full(frames, S / 2)
+    cy = np.full(frames, span(lo, hi))
+    r = np.full(frames, r0)
+    th = np.full(frames, theta0)
+    ease = t if rng.random() < 0.6 else 0.5 - 0.5 * np.cos(np.pi * t)
+    if motion in ("left", "right"):
+        dist = rng.uniform(0.6, 0.95) * (hi - lo) if slot is None else rng.uniform(0.5, 0.8) * (hi - lo)
+        start = rng.uniform(lo + dist, hi) if motion == "left" else rng.uniform(lo, hi - dist)
+        cx = start + (-dist if motion == "left" else dist) * ease
+        if slot is not None:  # two subjects moving sideways: keep them on separate rows
+            cy = np.full(frames, rng.uniform(lo, S / 2 - 1) if slot == 0 else rng.uniform(S / 2 + 1, hi))
+    elif motion in ("up", "down"):
+        dist = rng.uniform(0.6, 0.95) * (hi - lo) if slot is None else rng.uniform(0.5, 0.8) * (hi - lo)
+        start = rng.uniform(lo + dist, hi) if motion == "up" else rng.uniform(lo, hi - dist)
+        cy = start + (-dist if motion == "up" else dist) * ease
+    elif motion == "bouncing":
+        floor = rng.uniform(hi - 2, hi)
+        height = rng.uniform(0.5, 0.8) * (hi - lo)
+        n = int(rng.integers(1, 3))  # bounces per clip
+        phase = rng.uniform(0, 1)
+        cy = floor - height * np.abs(np.sin(np.pi * (n * t + phase)))
+        cx = cx + rng.uniform(-0.1, 0.1) * S * t
+    elif motion == "spinning":
+        turns = rng.choice([0.5, 1.0]) * rng.choice([-1, 1])
+        th = theta0 + 2 * np.pi * turns * t
+        r = r * 1.1
+    elif motion in ("growing", "shrinking"):
+        a, b = rng.uniform(0.3, 0.5), rng.uniform(1.1, 1.4)
+        scale = a + (b - a) * ease
+        if motion == "shrinking":
+            scale = scale[::-1]
+        r = r0 * scale
+        if slot is None:
+            cx = np.full(frames, S / 2 + rng.uniform(-0.1, 0.1) * S)
+            cy = np.full(frames, S / 2 + rng.uniform(-0.1, 0.1) * S)
+    elif motion == "pulsing":
+        k = rng.choice([1.0, 2.0])
+        r = r0 * (1 + rng.uniform(0.25, 0.4) * np.sin(2 * np.pi * (k * t + rng.uniform(0, 1))))
+    elif motion == "orbiting":
+        R = (rng.uniform(0.22, 0.3) if slot is None else rng.uniform(0.12, 0.16)) * S
+        c0x = S / 2 if slot is None else (S / 4 if slot == 0 else 3 * S / 4)
+        c0y = S / 2 + (rng.uniform(-0.05, 0.05) * S if slot is None else 0)
+        phi = rng.uniform(0, 2 * np.pi) + rng.choice([-1, 1]) * 2 * np.pi * t
+        cx = c0x + R * np.cos(phi)
+        cy = c0y + R * np.sin(phi)
+        r = np.full(frames, min(r0, 0.8 * R + 1))
+    elif motion == "still":
+        pass
+    else:
+        raise ValueError(motion)
+    return cx, cy, r, th
+
+
+def render(label: Label, rng: np.random.Generator, frames: int = FRAMES, size: int = SIZE,
+           jitter: float = 0.05) -> np.ndarray:
+    """Clip [3, F, H, W] float32 in [-1, 1]."""
+    bg = np.array(COLOURS[label.background][0]) + rng.uniform(-jitter, jitter, 3)
+    img = np.broadcast_to(np.clip(bg, 0, 1)[:, None, None, None], (3, frames, size, size)).copy()
+    two = len(label.subjects) == 2
+    slots = [0, 1] if two else [None]
+    if two and rng.random() < 0.5:
+        slots = [1, 0]
+    for s, slot in zip(label.subjects, slots):
+        col = np.clip(np.array(COLOURS[s.colour][0]) + rng.uniform(-jitter, jitter, 3), 0, 1)
+        cx, cy, r, th = trajectory(s.motion, rng, frames, size, slot)
+        a = shape_alpha(s.shape, cx, cy, r, th, size)[None]
+        img = img * (1 - a) + col[:, None, None, None] * a
+    return (img * 2 - 1).astype(np.float32)
+
+
+class Generator:
+    """Deterministic stream of (clip, caption, label)."""
+
+    def __init__(self, seed: int = 0, frames: int = FRAMES, size: int = SIZE, two_prob: float = 0.2,
+                 heldout: bool = False):
+        self.rng = np.random.default_rng(seed)
+        self.frames, self.size, self.two_prob, self.heldout = frames, size, two_prob, heldout
+
+    def sample(self):
+        label = random_label(self.rng, self.two_prob)
+        if self.heldout:
+            label.subjects = label.subjects[:1]
+        clip = render(label, self.rng, self.frames, self.size)
+        return clip, caption(label, self.rng, heldout=self.heldout), label
+
+    def batch(self, n: int):
+        items = [self.sample() for _ in range(n)]
+        return (np.stack([c for c, _, _ in items]), [t for _, t, _ in items],
+                [lab for _, _, lab in items])
+
+
+def clip_at(seed: int, index: int, **kw):
+    """The ``index``-th clip of stream ``seed``, independent of what was drawn before."""
+    return Generator(seed=(seed * 1_000_003 + index) & 0x7FFFFFFF, **kw).sample()
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation prompts and the automatic check
+# ---------------------------------------------------------------------------------------------
+
+
+def eval_prompts() -> list[dict]:
+    """40 fixed single-subject prompts: every colour 4x, every motion 3-4x, every shape 5-6x,
+    each with a contrasting background. ``prompt`` is canonical phrasing, ``heldout`` the same
+    label in a held-out word order."""
+    rng = np.random.default_rng(1234)
+    motions = [m for m in MOTION_NAMES]
+    out = []
+    for i in range(40):
+        colour = COLOUR_NAMES[i % 10]
+        motion = motions[i % len(motions)]
+        shapes = [s for s in SHAPE_NAMES if not (motion == "spinning" and s in ROUND)]
+        shape = shapes[(i * 3 + i // 10) % len(shapes)]
+        bgs = [b for b in COLOUR_NAMES if b != colour and colour_distance(b, colour) > 0.6]
+        bg = bgs[(i * 7) % len(bgs)]
+        label = Label([Subject(colour, shape, motion)], bg)
+        noun = SHAPES[shape][0]
+        mword = MOTIONS[motion][0][0]
+        canon = f"{article(colour)} {colour} {noun} {mword} on {article(bg)} {bg} background"
+        out.append({"id": i, "prompt": " ".join(canon.split()),
+                    "heldout": caption(label, rng, heldout=True), "label": label.to_json()})
+    return out
+
+
+def colour_distance(a: str, b: str) -> float:
+    return float(np.linalg.norm(np.subtract(COLOURS[a][0], COLOURS[b][0])))
+
+
+def nearest_colour(rgb) -> str:
+    rgb = np.asarray(rgb, np.float64)
+    return min(COLOUR_NAMES, key=lambda c: float(np.sum((np.array(COLOURS[c][0]) - rgb) ** 2)))
+
+
+def label_from_json(d: dict) -> Label:
+    return Label([Subject(**s) for s in d["subjects"]], d["background"], d.get("bg_in_caption", True))
+
+
+def check_clip(frames: np.ndarray, label: Label | dict) -> dict:
+    """Automatic check of a generated clip against a one-subject label.
+
+    ``frames``: [F, H, W, 3] in [0, 1] (what the pipeline outputs). Background colour = median
+    of the border pixels; foreground = pixels further than 0.3 (RGB distance) from it. Passes:
+    ``bg`` nearest named colour of the background is the label's; ``fg`` nearest named colour of
+    the foreground's median is the label's; ``motion`` centroid / area / shape statistics fit
+    the motion. ``ok`` = all three."""
+    if isinstance(label, dict):
+        label = label_from_json(label)
+    s = label.subjects[0]
+    f, h, w, _ = frames.shape
+    fr = frames.astype(np.float64)
+    border = np.concatenate([fr[:, 0], fr[:, -1], fr[:, :, 0], fr[:, :, -1]], axis=1).reshape(-1, 3)
+    bg = np.median(border, axis=0)
+    dist = np.linalg.norm(fr - bg, axis=-1)  # [F, H, W]
+    mask = np.clip((dist - 0.2) / 0.2, 0, 1)  # soft: 0 below 0.2, 1 above 0.4
+    area = mask.sum(axis=(1, 2))
+    res = {"bg_rgb": bg.round(3).tolist(), "bg_name": nearest_colour(bg)}
+    res["bg"] = bool(res["bg_name"] == label.background or not label.bg_in_caption)
+    hard = dist > 0.3
+    if hard.sum() < 3 * f:
+        res.update(fg=False, motion=False, ok=False, why="no foreground")
+        return res
+    fg = np.median(fr[hard], axis=0)
+    res["fg_rgb"] = fg.round(3).tolist()
+    res["fg_name"] = nearest_colour(fg)
+    res["fg"] = bool(res["fg_name"] == s.colour)
+    ys, xs = np.mgrid[0:h, 0:w] + 0.5
+    a = np.maximum(area, 1e-6)
+    cx = (mask * xs).sum(axis=(1, 2)) / a
+    cy = (mask * ys).sum(axis=(1, 2)) / a
+    present = area > 2.0
+    m = _motion_stats(cx, cy, area, mask, present, w, h)
+    res["stats"] = {k: round(float(v), 3) for k, v in m.items()}
+    res["motion_guess"] = _guess_motion(m)
+    res["motion"] = bool(_motion_ok(s.motion, m))
+    res["ok"] = bool(res["bg"] and res["fg"] and res["motion"])
+    return res
+
+
+def _motion_stats(cx, cy, area, mask, present, w, h) -> dict:
+    W = float(w)
+    idx = np.flatnonzero(present)
+    if len(idx) < 4:
+        return {"frames_present": len(idx), "dx": 0, "dy": 0, "xrange": 0, "yrange": 0,
+                "area_ratio_end": 1, "area_minmax": 1, "area_rev": 0, "y_up": 0, "y_down": 0,
+                "sweep": 0, "iou_min": 1}
+    x, y, ar = cx[idx], cy[idx], area[idx]
+    # smoothed deltas
+    dxs = (x[-3:].mean() - x[:3].mean()) / W
+    dys = (y[-3:].mean() - y[:3].mean()) / W
+    dy = np.diff(y)
+    # largest descent followed by ascent (or the reverse), in image units
+    y_up = (np.maximum.accumulate(y) - y).max() / W  # rise after a low point (y decreasing)
+    y_down = (y - np.minimum.accumulate(y)).max() / W
+    da = np.sign(np.diff(np.convolve(ar, np.ones(3) / 3, mode="valid")))
+    da = da[da != 0]
+    rev = int(np.sum(da[1:] != da[:-1])) if len(da) > 1 else 0
+    ang = np.unwrap(np.arctan2(y - y.mean(), x - x.mean()))
+    sweep = abs(ang[-1] - ang[0]) / (2 * np.pi)
+    m0 = mask[idx[0]] > 0.5
+    ious = []
+    for k in idx[1:]:
+        mk = mask[k] > 0.5
+        u = np.logical_or(m0, mk).sum()
+        ious.append(np.logical_and(m0, mk).sum() / max(u, 1))
+    del dy
+    return {"frames_present": len(idx), "dx": dxs, "dy": dys, "xrange": np.ptp(x) / W,
+            "yrange": np.ptp(y) / W, "area_ratio_end": (ar[-2:].mean() + 1) / (ar[:2].mean() + 1),
+            "area_minmax": (ar.max() + 1) / (ar.min() + 1), "area_rev": rev, "y_up": y_up,
+            "y_down": y_down, "sweep": sweep, "iou_min": float(min(ious)) if ious else 1.0}
+
+
+def _motion_ok(motion: str, m: dict) -> bool:
+    if m["frames_present"] < 12:
+        return False
+    still_pos = m["xrange"] < 0.08 and m["yrange"] < 0.08
+    if motion == "left":
+        return m["dx"] < -0.15 and abs(m["dy"]) < 0.6 * abs(m["dx"])
+    if motion == "right":
+        return m["dx"] > 0.15 and abs(m["dy"]) < 0.6 * abs(m["dx"])
+    if motion == "up":
+        return m["dy"] < -0.15 and abs(m["dx"]) < 0.6 * abs(m["dy"])
+    if motion == "down":
+        return m["dy"] > 0.15 and abs(m["dx"]) < 0.6 * abs(m["dy"])
+    if motion == "bouncing":
+        return m["yrange"] > 0.15 and m["y_up"] > 0.08 and m["y_down"] > 0.08 and m["xrange"] < 0.6 * m["yrange"] + 0.05
+    if motion == "orbiting":
+        return m["xrange"] > 0.2 and m["yrange"] > 0.2 and m["sweep"] > 0.6
+    if motion == "growing":
+        return m["area_ratio_end"] > 1.6 and still_pos
+    if motion == "shrinking":
+        return m["area_ratio_end"] < 1 / 1.6 and still_pos
+    if motion == "pulsing":
+        return m["area_minmax"] > 1.3 and m["area_rev"] >= 1 and still_pos
+    if motion == "spinning":
+        return m["xrange"] < 0.12 and m["yrange"] < 0.12 and m["area_minmax"] < 1.35 and m["iou_min"] < 0.8
+    if motion == "still":
+        return still_pos and m["area_minmax"] < 1.2 and m["iou_min"] > 0.8
+    raise ValueError(motion)
+
+
+def _guess_motion(m: dict) -> str:
+    for motion in ("orbiting", "bouncing", "left", "right", "up", "down", "growing", "shrinking",
+                   "pulsing", "spinning", "still"):
+        if _motion_ok(motion, m):
+            return motion
+    return "?"
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokenizer
+# ---------------------------------------------------------------------------------------------
+
+
+def vocabulary() -> list[str]:
+    """Every word and punctuation mark a caption can contain, in a fixed order."""
+    import re
+
+    words: list[str] = []
+
+    def add(text: str):
+        for w in re.findall(r"\w+|[^\w\s]+", text.lower()):
+            if w not in words:
+                words.append(w)
+
+    for w in VOCAB_EXTRA + FILLERS:
+        add(w)
+    for _, syn in COLOURS.values():
+        add(" ".join(syn))
+    for syn in SHAPES.values():
+        add(" ".join(syn))
+    for part, third in MOTIONS.values():
+        add(" ".join(part + third))
+    for t in BG_SUFFIX + BG_PREFIX + TRAIN_TEMPLATES + HELDOUT_TEMPLATES + TWO_TEMPLATES:
+        add(re.sub(r"\{\w+\}", " ", t))
+    return words
+
+
+def build_tokenizer(max_length: int = MAX_LENGTH):
+    """Word-level tokenizer.json via common.py: <|startoftext|> 0, <|pad|> 1, <|endoftext|> 2,
+    <|unk|> 3, then the caption vocabulary; right-padded with 1 to ``max_length``."""
+    sys.path.insert(0, str(EXPORT))
+    import common as C
+
+    vocab = {tok: i for tok, i in (C.TINY_BOS, C.TINY_PAD, C.TINY_EOS, C.TINY_UNK)}
+    for w in vocabulary():
+        vocab.setdefault(w, len(vocab))
+    return C.build_word_tokenizer(vocab, max_length=max_length)
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+
+def save_grid(clips: np.ndarray, captions: list[str], path: Path, scale: int = 3) -> None:
+    """Clips [N, 3, F, H, W] in [-1, 1] -> one PNG, a row of frames per clip, caption above."""
+    from PIL import Image, ImageDraw
+
+    n, _, f, h, w = clips.shape
+    pad, text_h = 2, 12
+    W = f * (w * scale + pad) + pad
+    H = n * (h * scale + pad + text_h) + pad
+    img = Image.new("RGB", (W, H), (128, 128, 128))
+    draw = ImageDraw.Draw(img)
+    u8 = (np.clip(clips / 2 + 0.5, 0, 1) * 255).round().astype(np.uint8)
+    for i in range(n):
+        y0 = pad + i * (h * scale + pad + text_h)
+        draw.text((pad, y0), captions[i][:150], fill=(255, 255, 255))
+        for k in range(f):
+            fr = Image.fromarray(u8[i, :, k].transpose(1, 2, 0)).resize((w * scale, h * scale), Image.NEAREST)
+            img.paste(fr, (pad + k * (w * scale + pad), y0 + text_h))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+
+
+def self_check(n: int = 400, seed: int = 7) -> dict:
+    """check_clip on ground-truth one-subject clips: pass rate per motion, and on the 40 eval
+    labels rendered directly."""
+    rng = np.random.default_rng(seed)
+    per: dict[str, list[int]] = {}
+    fails = []
+    for i in range(n):
+        label = random_label(rng, two_prob=0.0, no_bg_prob=0.0)
+        clip = render(label, rng)
+        r = check_clip(clip.transpose(1, 2, 3, 0) / 2 + 0.5, label)
+        k = label.subjects[0].motion
+        per.setdefault(k, []).append(int(r["ok"]))
+        if not r["ok"] and len(fails) < 10:
+            fails.append({"label": label.to_json(), **{k2: r.get(k2) for k2 in ("bg", "fg", "motion", "motion_guess", "stats")}})
+    ev = eval_prompts()
+    ev_ok = 0
+    for e in ev:
+        lab = label_from_json(e["label"])
+        clip = render(lab, np.random.default_rng(e["id"]))
+        ev_ok += int(check_clip(clip.transpose(1, 2, 3, 0) / 2 + 0.5, lab)["ok"])
+    return {"ground_truth_pass": {k: f"{sum(v)}/{len(v)}" for k, v in sorted(per.items())},
+            "overall": sum(sum(v) for v in per.values()) / n, "eval40_ground_truth_pass": ev_ok,
+            "first_failures": fails}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, help="write sample grids (PNG) and captions here")
+    ap.add_argument("--n", type=int, default=24, help="clips to dump with --out")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--size", type=int, default=SIZE)
+    ap.add_argument("--heldout", action="store_true", help="held-out phrasings")
+    ap.add_argument("--self-check", action="store_true")
+    ap.add_argument("--write-tokenizer", type=Path, metavar="PATH")
+    ap.add_argument("--captions", type=int, default=0, help="print N captions")
+    ap.add_argument("--bench", action="store_true", help="time clip generation")
+    a = ap.parse_args(argv)
+    if a.write_tokenizer:
+        a.write_tokenizer.parent.mkdir(parents=True, exist_ok=True)
+        tok = build_tokenizer()
+        tok.save(str(a.write_tokenizer))
+        print(f"wrote {a.write_tokenizer}: {tok.get_vocab_size()} tokens, max_length {MAX_LENGTH}")
+    if a.captions:
+        g = Generator(a.seed, heldout=a.heldout)
+        for _ in range(a.captions):
+            print(g.sample()[1])
+    if a.out:
+        g = Generator(a.seed, size=a.size, heldout=a.heldout)
+        clips, caps, labels = g.batch(a.n)
+        for j in range(0, a.n, 8):
+            save_grid(clips[j:j + 8], caps[j:j + 8], a.out / f"grid_{j // 8:02d}.png")
+        (a.out / "captions.json").write_text(json.dumps(
+            [{"caption": c, "label": lab.to_json()} for c, lab in zip(caps, labels)], indent=1))
+        print(f"wrote {len(range(0, a.n, 8))} grids to {a.out}")
+    if a.self_check:
+        print(json.dumps(self_check(), indent=1))
+    if a.bench:
+        import time
+
+        g = Generator(0)
+        t = time.perf_counter()
+        g.batch(64)
+        print(f"{64 / (time.perf_counter() - t):.0f} clips/s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

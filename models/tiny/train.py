@@ -1,0 +1,455 @@
+#!/usr/bin/env python3
+"""Train loopsmith's tiny pixel-space text-to-video model from scratch on synthetic clips.
+
+Model (sizes in ``MODEL_CONFIG``, stored in every checkpoint):
+
+* text encoder: a transformers ``CLIPTextModel`` (hidden 64, 3 layers, 4 heads, 24 positions)
+  over the word-level tokenizer in ``models/tiny/tokenizer/tokenizer.json``;
+* denoiser: ``PixelDenoiser``, a diffusers ``UNetMotionModel`` (``UNet2DConditionModel`` +
+  ``MotionAdapter`` through ``from_unet2d``, as ``models/export/common.py`` builds the tiny
+  AnimateDiff) that works on 2x2 pixel patches: the 32x32 RGB frames are folded into 16x16x12
+  (``pixel_unshuffle``) inside the graph and unfolded on the way out, so the graph's input and
+  output are RGB pixels ``[B, 3, F, 32, 32]`` in [-1, 1] (bundle family ``pixel``). The prompt
+  embedding also feeds the time embedding (mean over tokens, through ``time_cond_proj_dim``),
+  a global conditioning path next to cross-attention.
+
+Objective: rectified flow (``x_t = (1 - s) x0 + s noise``, the denoiser predicts the velocity
+``noise - x0`` at timestep ``1000 s``), ``s`` logit-normal. Sampling is diffusers'
+``FlowMatchEulerDiscreteScheduler`` (bundle ``kind = "flow_match_euler"``). Prompts are
+dropped (replaced by "") 10% of the time, so classifier-free guidance works.
+
+Data comes from ``dataset.py``, generated on the fly: the batch of step k depends only on
+(seed, k), so a resumed run sees what an uninterrupted one would have.
+
+    python3 models/tiny/train.py --run models/tiny/runs/short --minutes 35
+    python3 models/tiny/train.py --run models/tiny/runs/short --minutes 60   # resumes
+
+Writes ``RUN/ckpt.pt`` (model, EMA, optimiser, step; every ``--ckpt-minutes`` and at the end),
+``RUN/log.jsonl`` (loss every ``--log-every`` steps; eval pass rate every ``--eval-minutes``),
+``RUN/config.json``. Uses 2 CPU threads by default (``--threads``), CUDA when available.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "export"))
+
+import dataset as D  # noqa: E402
+
+TOKENIZER_JSON = HERE / "tokenizer" / "tokenizer.json"
+
+MODEL_CONFIG = {
+    "size": D.SIZE,
+    "frames": D.FRAMES,
+    "channels": 3,
+    "patch": 2,
+    "max_length": D.MAX_LENGTH,
+    "text": dict(vocab_size=192, hidden_size=64, intermediate_size=256, num_hidden_layers=3,
+                 num_attention_heads=4, max_position_embeddings=D.MAX_LENGTH, hidden_act="quick_gelu",
+                 layer_norm_eps=1e-5, bos_token_id=0, eos_token_id=2, pad_token_id=1),
+    "unet": dict(block_out_channels=[48, 64, 96], layers_per_block=1,
+                 cross_attn=[False, True, True], attention_head_dim=4, norm_num_groups=8),
+    "motion": dict(motion_num_attention_heads=4, motion_max_seq_length=32, use_motion_mid_block=True),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------------
+
+
+def build_models(cfg: dict, seed: int = 0):
+    """(text_encoder, denoiser) with fresh weights, deterministic by ``seed``."""
+    import torch
+    from diffusers import MotionAdapter, UNet2DConditionModel, UNetMotionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(seed)
+    text_encoder = CLIPTextModel(CLIPTextConfig(**cfg["text"]))
+    u = cfg["unet"]
+    ch = tuple(u["block_out_channels"])
+    inner = cfg["channels"] * cfg["patch"] ** 2
+    down = tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in u["cross_attn"])
+    up = tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(u["cross_attn"]))
+    ctx = cfg["text"]["hidden_size"]
+    torch.manual_seed(seed + 1)
+    unet2d = UNet2DConditionModel(
+        sample_size=cfg["size"] // cfg["patch"], in_channels=inner, out_channels=inner,
+        block_out_channels=ch, layers_per_block=u["layers_per_block"], down_block_types=down,
+        up_block_types=up, cross_attention_dim=ctx, attention_head_dim=u["attention_head_dim"],
+        norm_num_groups=u["norm_num_groups"], time_cond_proj_dim=ctx)
+    torch.manual_seed(seed + 2)
+    adapter = MotionAdapter(block_out_channels=ch, motion_layers_per_block=u["layers_per_block"],
+                            motion_norm_num_groups=u["norm_num_groups"], **cfg["motion"])
+    unet = UNetMotionModel.from_unet2d(unet2d, adapter)
+    return text_encoder, PixelDenoiser(unet, cfg["patch"], cfg["channels"], cfg.get("param", "v"))
+
+
+def _pixel_denoiser_class():
+    import torch
+
+    class _PixelDenoiser(torch.nn.Module):
+        """RGB video in, RGB velocity out: ``[B, 3, F, H, W]`` -> 2x2 patches -> UNetMotionModel
+        -> back. Called like a diffusers UNet (``(sample, timestep, encoder_hidden_states,
+        return_dict=False)[0]``), and has the ``config`` fields ``common.export_denoiser`` reads,
+        so the shared exporter takes it as is.
+
+        ``param``: what the UNet itself outputs. ``"v"``: the velocity. ``"x0"``: the clean
+        clip, turned into the velocity here as ``(sample - x0) / sigma`` with
+        ``sigma = timestep / 1000`` -- so the graph's output is a velocity either way."""
+
+        def __init__(self, unet, patch: int, channels: int = 3, param: str = "v"):
+            super().__init__()
+            if param not in ("v", "x0"):
+                raise ValueError(f"param {param!r}")
+            self.unet = unet
+            self.patch = patch
+            self.channels = channels
+            self.param = param
+
+        @property
+        def config(self):
+            return SimpleNamespace(in_channels=self.channels, out_channels=self.channels,
+                                   cross_attention_dim=self.unet.config.cross_attention_dim)
+
+        def forward(self, sample, timestep, encoder_hidden_states, return_dict: bool = False):
+            y = self.raw(sample, timestep, encoder_hidden_states)
+            if self.param == "x0":
+                sigma = (timestep.reshape(-1, 1, 1, 1, 1) / 1000.0).clamp(min=1e-4)
+                y = (sample - y) / sigma
+            return (y,)
+
+        def raw(self, sample, timestep, encoder_hidden_states):
+            """The UNet's own output, back in pixel layout."""
+            p = self.patch
+            b, c, f, h, w = sample.shape
+            x = sample.reshape(b, c, f, h // p, p, w // p, p).permute(0, 1, 4, 6, 2, 3, 5)
+            x = x.reshape(b, c * p * p, f, h // p, w // p)
+            ctx = encoder_hidden_states
+            # global text vector: the mean over tokens of the first frame's copy
+            pooled = ctx.reshape(b, f, ctx.shape[1], ctx.shape[2])[:, 0].mean(dim=1)
+            y = self.unet(x, timestep, ctx, timestep_cond=pooled, return_dict=False)[0]
+            y = y.reshape(b, c, p, p, f, h // p, w // p).permute(0, 1, 4, 5, 2, 6, 3)
+            return y.reshape(b, c, f, h, w)
+
+    return _PixelDenoiser
+
+
+def PixelDenoiser(unet, patch: int, channels: int = 3, param: str = "v"):  # noqa: N802
+    return _pixel_denoiser_class()(unet, patch, channels, param)
+
+
+def count_params(m) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokenizer, sampling
+# ---------------------------------------------------------------------------------------------
+
+
+def load_tokenizer(path: Path = TOKENIZER_JSON):
+    from tokenizers import Tokenizer
+
+    if not Path(path).exists():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        D.build_tokenizer().save(str(path))
+    return Tokenizer.from_file(str(path))
+
+
+def tokenize(tok, prompts: list[str]):
+    import torch
+
+    return torch.tensor([e.ids for e in tok.encode_batch(prompts)], dtype=torch.long)
+
+
+def flow_schedule(steps: int, shift: float = 1.0):
+    """(timesteps, sigmas incl. the final 0) of diffusers' FlowMatchEulerDiscreteScheduler
+    (what the Rust ``flow_match_euler`` reproduces), as numpy float32."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    s = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=shift)
+    s.set_timesteps(steps)
+    return s.timesteps.numpy().astype(np.float32), s.sigmas.numpy().astype(np.float32)
+
+
+def sample_torch(text_encoder, denoiser, tok, prompts: list[str], *, steps: int = 8,
+                 guidance: float = 1.0, shift: float = 1.0, seed: int = 0, frames: int = D.FRAMES,
+                 size: int = D.SIZE, batch: int = 20) -> np.ndarray:
+    """Frames [N, F, H, W, 3] in [0, 1], one clip per prompt, noise seeded per prompt index."""
+    import torch
+
+    timesteps, sigmas = flow_schedule(steps, shift)
+    out = []
+    for i0 in range(0, len(prompts), batch):
+        ps = prompts[i0:i0 + batch]
+        n = len(ps)
+        noise = np.stack([np.random.default_rng(seed + i0 + j).standard_normal((3, frames, size, size), dtype=np.float32)
+                          for j in range(n)])
+        x = torch.from_numpy(noise)
+        with torch.no_grad():
+            cond = text_encoder(input_ids=tokenize(tok, ps)).last_hidden_state
+            uncond = text_encoder(input_ids=tokenize(tok, [""] * n)).last_hidden_state
+            cfg = guidance > 1.0
+            emb = torch.cat([uncond, cond]) if cfg else cond
+            ctx = emb.repeat_interleave(frames, 0)
+            for k in range(steps):
+                xin = torch.cat([x, x]) if cfg else x
+                t = torch.full((xin.shape[0],), float(timesteps[k]))
+                v = denoiser(xin, t, ctx)[0]
+                if cfg:
+                    u, c = v.chunk(2)
+                    v = u + guidance * (c - u)
+                x = x + float(sigmas[k + 1] - sigmas[k]) * v
+        out.append(x.clamp(-1, 1).numpy())
+    x = np.concatenate(out)
+    return np.clip(x.transpose(0, 2, 3, 4, 1) / 2 + 0.5, 0, 1)
+
+
+def evaluate(text_encoder, denoiser, tok, *, steps=8, guidance=1.0, shift=1.0, which="prompt",
+             limit: int | None = None, seed: int = 0) -> dict:
+    """Automatic check (dataset.check_clip) over the 40 eval prompts."""
+    ev = D.eval_prompts()[:limit]
+    frames = sample_torch(text_encoder, denoiser, tok, [e[which] for e in ev], steps=steps,
+                          guidance=guidance, shift=shift, seed=seed)
+    res = [D.check_clip(fr, e["label"]) for fr, e in zip(frames, ev)]
+    n = len(res)
+    return {"n": n, "ok": sum(r["ok"] for r in res) / n, "bg": sum(r["bg"] for r in res) / n,
+            "fg": sum(r.get("fg", False) for r in res) / n,
+            "motion": sum(r.get("motion", False) for r in res) / n, "results": res, "frames": frames}
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+
+
+class EMA:
+    def __init__(self, modules, decay: float):
+        self.decay = decay
+        self.shadow = [copy.deepcopy(m).eval().requires_grad_(False) for m in modules]
+
+    def update(self, modules, step: int):
+        import torch
+
+        d = min(self.decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for s, m in zip(self.shadow, modules):
+                for ps, pm in zip(s.parameters(), m.parameters()):
+                    ps.lerp_(pm, 1 - d)
+
+    def state_dict(self):
+        return [s.state_dict() for s in self.shadow]
+
+    def load_state_dict(self, states):
+        for s, st in zip(self.shadow, states):
+            s.load_state_dict(st)
+
+
+def shift_sigma(sig, shift: float):
+    """The flow-matching time shift (SD3; diffusers' ``shift``): more time at high noise."""
+    return shift * sig / (1 + (shift - 1) * sig)
+
+
+def batch_for_step(seed: int, step: int, batch: int, drop_prob: float, two_prob: float,
+                   shift: float = 1.0):
+    """Clips, captions (some dropped to "") and sigmas/noise for one step; depends only on
+    (seed, step). Sigmas: logit-normal, shifted by ``shift`` (as the sampler's sigmas are), and
+    10% uniform on [0, 1] after the shift so that every noise level is seen."""
+    rng = np.random.default_rng([seed, step])
+    g = D.Generator(0, two_prob=two_prob)
+    g.rng = rng
+    clips, caps, _ = g.batch(batch)
+    caps = ["" if rng.random() < drop_prob else c for c in caps]
+    # logit-normal sigmas (SD3), with 10% uniform so the ends are covered too
+    u = rng.standard_normal(batch)
+    sig = shift_sigma(1 / (1 + np.exp(-u)), shift)
+    uni = rng.random(batch) < 0.1
+    sig[uni] = rng.random(int(uni.sum()))
+    sig = np.clip(sig, 1e-4, 1.0).astype(np.float32)
+    noise = rng.standard_normal(clips.shape, dtype=np.float32)
+    return clips, caps, sig, noise
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", type=Path, default=HERE / "runs" / "default", help="run folder")
+    ap.add_argument("--minutes", type=float, default=35.0, help="wall-clock budget for this call")
+    ap.add_argument("--max-steps", type=int, default=None, help="stop at this global step")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--ema", type=float, default=0.998)
+    ap.add_argument("--drop-prob", type=float, default=0.1, help="prompt dropout (for CFG)")
+    ap.add_argument("--two-prob", type=float, default=0.2, help="share of two-subject clips")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--log-every", type=int, default=20)
+    ap.add_argument("--ckpt-minutes", type=float, default=5.0)
+    ap.add_argument("--eval-minutes", type=float, default=10.0, help="0 = no periodic eval")
+    ap.add_argument("--eval-steps", type=int, default=8)
+    ap.add_argument("--eval-shift", type=float, default=None, help="default: the model's shift")
+    ap.add_argument("--eval-guidance", type=float, default=1.0)
+    ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    ap.add_argument("--param", choices=["v", "x0"], default=None,
+                    help="what the UNet predicts (new runs; default: MODEL_CONFIG's)")
+    ap.add_argument("--shift", type=float, default=None,
+                    help="noise-level shift for training and sampling (new runs; default: MODEL_CONFIG's)")
+    a = ap.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(a.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    run: Path = a.run
+    run.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run / "ckpt.pt"
+    tok = load_tokenizer()
+
+    cfg = dict(MODEL_CONFIG)
+    if a.param:
+        cfg["param"] = a.param
+    if a.shift:
+        cfg["shift"] = a.shift
+    step, base_elapsed = 0, 0.0
+    state = None
+    if ckpt_path.exists() and not a.fresh:
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        cfg = state["config"]
+    text_encoder, denoiser = build_models(cfg, a.seed)
+    modules = [text_encoder, denoiser]
+    params = [p for m in modules for p in m.parameters()]
+    opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.99), weight_decay=0.01)
+    ema = EMA(modules, a.ema)
+    if state is not None:
+        text_encoder.load_state_dict(state["text_encoder"])
+        denoiser.load_state_dict(state["denoiser"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["opt"])
+        step, base_elapsed = state["step"], state.get("elapsed_s", 0.0)
+        print(f"resumed {ckpt_path} at step {step} ({base_elapsed / 60:.1f} min trained)", flush=True)
+    for m in modules + ema.shadow:
+        m.to(device)
+    n_text, n_den = count_params(text_encoder), count_params(denoiser)
+    (run / "config.json").write_text(json.dumps({"model": cfg, "args": {k: str(v) for k, v in vars(a).items()},
+                                                 "params": {"text_encoder": n_text, "denoiser": n_den}}, indent=1))
+    print(f"params: text encoder {n_text / 1e6:.3f}M, denoiser {n_den / 1e6:.3f}M; device {device}, "
+          f"threads {torch.get_num_threads()}", flush=True)
+
+    def save():
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save({"config": cfg, "step": step, "elapsed_s": elapsed(),
+                    "text_encoder": text_encoder.state_dict(), "denoiser": denoiser.state_dict(),
+                    "ema": ema.state_dict(), "opt": opt.state_dict()}, tmp)
+        os.replace(tmp, ckpt_path)
+
+    log = open(run / "log.jsonl", "a")
+
+    def emit(rec):
+        log.write(json.dumps(rec) + "\n")
+        log.flush()
+        print(json.dumps(rec), flush=True)
+
+    def run_eval():
+        te, dn = ema.shadow
+        t0 = time.perf_counter()
+        r = evaluate(te.cpu(), dn.cpu(), tok, steps=a.eval_steps, guidance=a.eval_guidance,
+                     shift=a.eval_shift or float(cfg.get("shift", 1.0)))
+        te.to(device), dn.to(device)
+        emit({"eval_step": step, "minutes": round(elapsed() / 60, 2), "ok": r["ok"], "bg": r["bg"],
+              "fg": r["fg"], "motion": r["motion"], "eval_s": round(time.perf_counter() - t0, 1)})
+        D.save_grid(r["frames"][:8].transpose(0, 4, 1, 2, 3) * 2 - 1,
+                    [e["prompt"] for e in D.eval_prompts()[:8]], run / f"eval_{step:06d}.png")
+
+    frames = cfg["frames"]
+    start = time.perf_counter()
+
+    def elapsed():  # training wall-clock over all calls (includes evals and checkpoints)
+        return base_elapsed + time.perf_counter() - start
+
+    last_ckpt = last_eval = start
+    budget = a.minutes * 60
+    acc, acc_n, acc_bins = 0.0, 0, np.zeros((4, 2))
+    t_log = time.perf_counter()
+    clips_since = 0
+    for m in modules:
+        m.train()
+    while True:
+        now = time.perf_counter()
+        if now - start >= budget or (a.max_steps is not None and step >= a.max_steps):
+            break
+        clips, caps, sig, noise = batch_for_step(a.seed, step, a.batch, a.drop_prob, a.two_prob,
+                                                 float(cfg.get("shift", 1.0)))
+        x0 = torch.from_numpy(clips).to(device)
+        eps = torch.from_numpy(noise).to(device)
+        s = torch.from_numpy(sig).to(device).view(-1, 1, 1, 1, 1)
+        xt = (1 - s) * x0 + s * eps
+        target = eps - x0
+        ids = tokenize(tok, caps).to(device)
+        emb = text_encoder(input_ids=ids).last_hidden_state
+        ctx = emb.repeat_interleave(frames, 0)
+        if cfg.get("param", "v") == "x0":
+            # x-prediction, loss on the velocity with sigma floored at 0.05 (Li & He 2025, JiT)
+            x0_hat = denoiser.raw(xt, s.view(-1) * 1000.0, ctx)
+            pred = (xt - x0_hat) / s.clamp(min=0.05)
+            target = (xt - x0) / s.clamp(min=0.05)
+        else:
+            pred = denoiser(xt, s.view(-1) * 1000.0, ctx)[0]
+        per = (pred - target).pow(2).mean(dim=(1, 2, 3, 4))
+        loss = per.mean()
+        lr = a.lr * min(1.0, (step + 1) / a.warmup)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        ema.update(modules, step)
+        step += 1
+        clips_since += a.batch
+        acc += float(loss.detach())
+        acc_n += 1
+        for sv, lv in zip(sig, per.detach().cpu().numpy()):
+            b = min(int(sv * 4), 3)
+            acc_bins[b] += (lv, 1)
+        now = time.perf_counter()
+        if step % a.log_every == 0:
+            dt = now - t_log
+            emit({"step": step, "loss": round(acc / acc_n, 5), "lr": lr, "grad_norm": round(float(gn), 3),
+                  "loss_by_sigma_quarter": [round(v / max(n, 1), 4) for v, n in acc_bins],
+                  "clips_per_s": round(clips_since / dt, 2), "steps_per_s": round(acc_n / dt, 3),
+                  "minutes": round(elapsed() / 60, 2)})
+            acc, acc_n, acc_bins, clips_since, t_log = 0.0, 0, np.zeros((4, 2)), 0, now
+        if now - last_ckpt >= a.ckpt_minutes * 60:
+            save()
+            last_ckpt = now
+        if a.eval_minutes and now - last_eval >= a.eval_minutes * 60:
+            run_eval()
+            last_eval = time.perf_counter()
+    save()
+    if a.eval_minutes:
+        run_eval()
+    emit({"done": True, "step": step, "minutes_total": round(elapsed() / 60, 2)})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
