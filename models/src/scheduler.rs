@@ -80,11 +80,15 @@ pub trait Scheduler: Send + Sync + std::fmt::Debug {
 
     /// Scales the denoiser's input in place (Euler divides by `sqrt(sigma² + 1)`; the others
     /// leave it as it is).
+    /// Most schedulers feed the sample unscaled; only the step index is checked. Euler
+    /// overrides this with its `1/sqrt(σ² + 1)` scaling.
     fn scale_model_input_in_place(
         &self,
-        sample: &mut [f32],
+        _sample: &mut [f32],
         step_index: usize,
-    ) -> Result<(), ModelError>;
+    ) -> Result<(), ModelError> {
+        check_index(self.kind(), self.timesteps().len(), step_index)
+    }
 
     /// The denoiser's input for `sample` at `step_index`.
     fn scale_model_input(&self, sample: &[f32], step_index: usize) -> Result<Vec<f32>, ModelError> {

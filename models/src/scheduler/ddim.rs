@@ -3,7 +3,7 @@
 
 use super::config::{PredictionType, SchedulerConfig, SchedulerKind, TimestepSpacing};
 use super::numeric::{alphas_cumprod, spaced_timesteps};
-use super::{Scheduler, check_index, check_step_args, check_steps, clip};
+use super::{Scheduler, check_step_args, check_steps, clip};
 use crate::ModelError;
 
 /// `DDIMScheduler` after `set_timesteps(steps)`.
@@ -86,14 +86,6 @@ impl Scheduler for Ddim {
 
     fn timesteps(&self) -> &[f32] {
         &self.timesteps
-    }
-
-    fn scale_model_input_in_place(
-        &self,
-        _sample: &mut [f32],
-        step_index: usize,
-    ) -> Result<(), ModelError> {
-        check_index(self.kind(), self.timesteps.len(), step_index)
     }
 
     fn step_in_place(

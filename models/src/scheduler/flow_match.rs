@@ -11,7 +11,7 @@
 
 use super::config::{SchedulerConfig, SchedulerKind};
 use super::numeric::np_linspace;
-use super::{Scheduler, check_index, check_step_args, check_steps};
+use super::{Scheduler, check_step_args, check_steps};
 use crate::ModelError;
 
 /// `FlowMatchEulerDiscreteScheduler` after `set_timesteps`.
@@ -202,14 +202,6 @@ impl Scheduler for FlowMatchEuler {
 
     fn sigmas(&self) -> Option<&[f32]> {
         Some(&self.sigmas)
-    }
-
-    fn scale_model_input_in_place(
-        &self,
-        _sample: &mut [f32],
-        step_index: usize,
-    ) -> Result<(), ModelError> {
-        check_index(self.kind(), self.timesteps.len(), step_index)
     }
 
     fn step_in_place(

@@ -4,7 +4,7 @@
 
 use super::config::{PredictionType, SchedulerConfig, SchedulerKind};
 use super::numeric::{alphas_cumprod, np_linspace};
-use super::{Scheduler, check_index, check_step_args, check_steps, clip};
+use super::{Scheduler, check_step_args, check_steps, clip};
 use crate::ModelError;
 
 /// `LCMScheduler` after `set_timesteps(steps)`.
@@ -84,14 +84,6 @@ impl Scheduler for Lcm {
 
     fn needs_noise(&self, step_index: usize) -> bool {
         step_index + 1 < self.timesteps.len()
-    }
-
-    fn scale_model_input_in_place(
-        &self,
-        _sample: &mut [f32],
-        step_index: usize,
-    ) -> Result<(), ModelError> {
-        check_index(self.kind(), self.timesteps.len(), step_index)
     }
 
     fn step_in_place(
