@@ -1,0 +1,1 @@
+//! Fake of fal's queue API (see `shared/reference/fal-pika.md`). Not written yet.
