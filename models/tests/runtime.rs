@@ -374,10 +374,13 @@ fn a_second_different_library_in_one_process_is_refused() {
     let _first = runtime();
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tmp");
     let other = dir.path().join("libonnxruntime.so.1.31.1");
+    // ORT_DYLIB_PATH may name the unversioned symlink; link the file it points at, not the
+    // (relative, so dangling elsewhere) symlink itself.
+    let source = fs::canonicalize(library_path()).expect("resolve the library path");
     // A hard link is a second path to the same file; the loader treats it as the same library,
     // so probing it does not load a second copy, but the runtime must still refuse the switch.
-    if fs::hard_link(library_path(), &other).is_err() {
-        fs::copy(library_path(), &other).expect("copy the library");
+    if fs::hard_link(&source, &other).is_err() {
+        fs::copy(&source, &other).expect("copy the library");
     }
     let library = Library::probe(&other).expect("probe");
     let err = Runtime::new(&library, Device::Cpu, None).expect_err("a second library");
