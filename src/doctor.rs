@@ -1,4 +1,7 @@
-//! `loopsmith doctor`: one line per check, each failure with what to do about it.
+//! `loopsmith doctor`: one line per check, each failure with what to do about it. Exit code 2
+//! when anything required is missing or broken.
+
+mod checks;
 
 use std::path::Path;
 
@@ -7,14 +10,14 @@ use loopsmith_engine::{SledStore, Store};
 
 use crate::{Failure, error_chain};
 
-enum Status {
+pub(crate) enum Status {
     Ok,
     Fail,
     /// Not a problem of the set-up; information.
     Note,
 }
 
-struct Report {
+pub(crate) struct Report {
     failures: usize,
 }
 
@@ -29,6 +32,11 @@ impl Report {
             Status::Note => "--  ",
         };
         println!("{mark}  {what:<22} {}", detail.as_ref());
+    }
+
+    /// An indented line under the previous check.
+    fn detail(&mut self, text: &str) {
+        println!("      {text}");
     }
 }
 
@@ -92,7 +100,7 @@ pub fn run(config: Option<&Path>) -> Result<(), Failure> {
                 Ok(jobs) => report.line(
                     Status::Ok,
                     "database",
-                    format!("opens; {} jobs recorded", jobs.len()),
+                    format!("opens; {} recorded", plural(jobs.len(), "job")),
                 ),
                 Err(e) => report.line(
                     Status::Fail,
@@ -114,8 +122,13 @@ pub fn run(config: Option<&Path>) -> Result<(), Failure> {
         ),
     }
 
+    if data_dir.is_dir() {
+        checks::disk(&mut report, data_dir);
+    }
+
     let discovery = crate::models::discovery(&settings, true);
-    match discovery.library() {
+    let library = discovery.library();
+    match &library {
         Ok(library) => report.line(
             Status::Ok,
             "ONNX Runtime",
@@ -128,15 +141,23 @@ pub fn run(config: Option<&Path>) -> Result<(), Failure> {
         ),
     }
     for line in discovery.to_string().lines() {
-        println!("      {line}");
+        report.detail(line);
     }
-    report.line(Status::Note, "local backend", "not part of this build yet");
-    report.line(Status::Note, "pika backend", "not part of this build yet");
-    report.line(
-        Status::Note,
-        "surfaces",
-        "Telegram, Discord and the console are not part of this build yet",
+    let runtime = match &library {
+        Ok(_) => crate::models::runtime(&settings).map_err(|e| match e {
+            Failure::Input(m) | Failure::Unavailable(m) => m,
+            Failure::Runtime(e) => format!("{e:#}"),
+        }),
+        Err(_) => Err("no ONNX Runtime library to load".to_string()),
+    };
+    checks::provider(
+        &mut report,
+        runtime.as_ref().map_err(Clone::clone),
+        &settings,
     );
+    checks::model(&mut report, runtime.as_ref().ok(), &settings);
+    checks::libvpx(&mut report);
+    checks::endpoints(&mut report, &settings);
 
     if report.failures > 0 {
         return Err(Failure::Input(format!(
@@ -145,4 +166,12 @@ pub fn run(config: Option<&Path>) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }

@@ -74,6 +74,11 @@ fn default_dirs(settings: &Settings) -> Vec<PathBuf> {
     dirs
 }
 
+/// The bundle folder `local.model` names; `None` for the embedded model.
+pub fn configured_bundle(settings: &Settings) -> Option<PathBuf> {
+    (settings.local.model != "embedded").then(|| PathBuf::from(&settings.local.model))
+}
+
 fn open(dir: &Path) -> Result<Bundle, Failure> {
     Bundle::open(dir).map_err(|e| Failure::Input(error_chain(&e)))
 }

@@ -24,6 +24,7 @@ use loopsmith_protocol::{Artifact, Params};
 use crate::backend::Clip;
 pub use encoder::MediaEncoder;
 pub use frames::{Fit, Frames, PixelFormat, Timing};
+pub use vpx::libvpx_version;
 
 /// Why media could not be made or read.
 #[derive(Debug, thiserror::Error)]

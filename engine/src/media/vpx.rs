@@ -80,6 +80,19 @@ fn fail(ctx: Option<&mut vpx_codec_ctx_t>, what: &str, code: vpx_codec_err_t) ->
     }
 }
 
+/// The version of the libvpx this process linked, e.g. `v1.12.0`.
+pub fn libvpx_version() -> String {
+    // SAFETY: libvpx returns a pointer to a static NUL-terminated string (never null).
+    let text = unsafe { vpx_sys::vpx_codec_version_str() };
+    if text.is_null() {
+        return "unknown".to_string();
+    }
+    // SAFETY: non-null, NUL-terminated and static, as above.
+    unsafe { CStr::from_ptr(text) }
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// Encodes the pictures in order, returning one packet per picture.
 pub fn encode(pictures: &[I420], settings: &Vp9Settings) -> Result<Vec<Packet>, MediaError> {
     if pictures.is_empty() {
