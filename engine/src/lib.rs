@@ -12,6 +12,7 @@ mod error;
 mod events;
 pub mod local;
 pub mod media;
+pub mod metrics;
 pub mod queue;
 pub mod request;
 pub mod router;
