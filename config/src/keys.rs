@@ -194,7 +194,7 @@ mod tests {
             names,
             [
                 "engine", "storage", "local", "pika", "telegram", "discord", "control", "limits",
-                "styles", "admins"
+                "styles", "admins", "metrics"
             ]
         );
     }

@@ -295,6 +295,17 @@ impl Settings {
                 "1 or more",
             );
         }
+        if !self.metrics.listen.ip().is_loopback() {
+            return fail(
+                "metrics",
+                "listen",
+                format!(
+                    "{} is not a loopback address; metrics carry user counts and spend",
+                    self.metrics.listen
+                ),
+                "a loopback address such as 127.0.0.1:9464 or [::1]:9464",
+            );
+        }
         let order = &self.engine.backend_order;
         if order.is_empty() {
             return fail(

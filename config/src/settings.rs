@@ -33,6 +33,8 @@ pub struct Settings {
     pub styles: StylesSettings,
     /// Users who may cancel anyone's job and run admin commands.
     pub admins: AdminsSettings,
+    /// The Prometheus metrics endpoint of `loopsmith serve`.
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -257,6 +259,24 @@ impl Default for ControlSettings {
     fn default() -> Self {
         ControlSettings {
             socket: PathBuf::from("loopsmith-data/control.sock"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Whether `serve` exposes Prometheus metrics at http://LISTEN/metrics.
+    pub enabled: bool,
+    /// Address to listen on; loopback only (put an authenticating proxy in front to share it).
+    pub listen: std::net::SocketAddr,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            enabled: false,
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9464)),
         }
     }
 }

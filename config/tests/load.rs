@@ -99,6 +99,14 @@ fn every_invalid_fixture_names_the_key_the_file_and_what_is_allowed() {
             ],
         ),
         (
+            "metrics_public",
+            &[
+                "`metrics.listen`",
+                "0.0.0.0:9464 is not a loopback address",
+                "127.0.0.1:9464",
+            ],
+        ),
+        (
             "unknown_section",
             &["unknown section `[slack]`", "engine, storage, local"],
         ),
