@@ -8,12 +8,14 @@
 mod error;
 pub mod keys;
 mod load;
+mod reference;
 mod secrets;
 mod settings;
 mod template;
 
 pub use error::{ConfigError, Origin};
 pub use load::{ASPECTS, ENV_PREFIX, RESERVED_ENV, process_env};
+pub use reference::reference_markdown;
 pub use secrets::{DISCORD_TOKEN, FAL_KEY, SECRET_NAMES, Secrets, TELEGRAM_BOT_TOKEN};
 pub use settings::{
     AdminsSettings, BackendName, ControlSettings, Device, DiscordSettings, EngineSettings,
