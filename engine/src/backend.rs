@@ -163,9 +163,10 @@ impl BackendError {
             BackendError::Unavailable { reason, .. } => {
                 format!("No renderer can take this right now ({reason}); please try again later.")
             }
-            BackendError::Failed { .. } => {
-                "Rendering failed on our side; please try again.".to_string()
-            }
+            BackendError::Failed { source, .. } => match source.downcast_ref::<Explained>() {
+                Some(explained) => explained.message.clone(),
+                None => "Rendering failed on our side; please try again.".to_string(),
+            },
             BackendError::Refused { reason, .. } => reason.clone(),
         }
     }
@@ -174,6 +175,17 @@ impl BackendError {
     pub fn retryable(&self) -> bool {
         !matches!(self, BackendError::Refused { .. } | BackendError::Cancelled)
     }
+}
+
+/// A failure that carries its own sentence for the requester, as the source of a
+/// [`BackendError::Failed`] ("fal's queue was too busy to start the job …" rather than a generic
+/// apology). `Display` is that sentence; the cause is chained for the log.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Explained {
+    pub message: String,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 /// A renderer: the local ONNX pipeline, Pika on fal, or a [`crate::Router`] over several.

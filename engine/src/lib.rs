@@ -12,18 +12,22 @@ mod error;
 mod events;
 pub mod local;
 pub mod media;
+pub mod pika;
 pub mod queue;
 pub mod request;
 pub mod router;
 pub mod store;
 pub mod style;
 
-pub use backend::{Backend, BackendError, Clip, Health, Progress, ProgressSink, RenderJob};
+pub use backend::{
+    Backend, BackendError, Clip, Explained, Health, Progress, ProgressSink, RenderJob,
+};
 pub use engine::{Engine, now_ms};
 pub use error::Error;
 pub use events::{JobEvents, Submitted};
 pub use local::LocalBackend;
 pub use loopsmith_protocol as protocol;
+pub use pika::{PikaBackend, PikaOptions};
 pub use request::{GenerationRequest, ValidationError};
 pub use router::Router;
 pub use store::{MemoryStore, SledStore, Store, StoreError};
