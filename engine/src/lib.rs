@@ -29,5 +29,5 @@ pub use local::LocalBackend;
 pub use loopsmith_protocol as protocol;
 pub use pika::{PikaBackend, PikaOptions};
 pub use request::{GenerationRequest, ValidationError};
-pub use router::Router;
+pub use router::{BreakerPolicy, Router, RouterPolicy};
 pub use store::{MemoryStore, SledStore, Store, StoreError};
