@@ -47,9 +47,9 @@ pub enum DownloadError {
     ContentType(String),
     #[error("it is not an MP4 video")]
     NotMp4,
-    #[error("no data arrived for {} seconds", .0.as_secs_f32())]
+    #[error("no data arrived for {} s", .0.as_secs_f32())]
     Stalled(Duration),
-    #[error("it took longer than {} seconds", .0.as_secs_f32())]
+    #[error("it took longer than the {} s allowed", .0.as_secs_f32())]
     TooSlow(Duration),
     #[error("the connection failed")]
     Transport(#[source] reqwest::Error),
