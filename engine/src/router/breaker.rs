@@ -120,14 +120,15 @@ impl Breaker {
             }
             return;
         }
-        if !failed || self.state != State::Closed {
+        if self.state != State::Closed {
             return;
         }
-        if self.consecutive >= self.policy.consecutive.max(1) {
+        if failed && self.consecutive >= self.policy.consecutive.max(1) {
             self.why = format!("{} failures in a row", self.consecutive);
             self.open(now);
             return;
         }
+        // Checked after successes too: the outcome that fills the window may be one.
         let full = self.recent.len() >= self.policy.window.max(1) as usize;
         if self.policy.rate > 0.0 && full {
             let failures = self.recent.iter().filter(|f| **f).count();
