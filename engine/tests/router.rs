@@ -261,7 +261,9 @@ async fn the_breaker_opens_after_consecutive_failures_and_a_probe_closes_it() {
     });
     for _ in 0..3 {
         assert_eq!(
-            render(&router, BackendChoice::Auto).await.expect("falls back"),
+            render(&router, BackendChoice::Auto)
+                .await
+                .expect("falls back"),
             "pika"
         );
     }
