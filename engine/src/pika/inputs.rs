@@ -116,7 +116,8 @@ pub enum PikaInput {
 
 /// The clip length to ask for: Pika offers 5 s and 10 s.
 pub fn clip_length(duration_secs: f32) -> Result<u32, PikaError> {
-    if !(duration_secs > 0.0) {
+    // NaN is neither above nor below zero; it is refused here too.
+    if duration_secs.is_nan() || duration_secs <= 0.0 {
         return Err(PikaError::Input(
             "The clip needs a length above zero.".into(),
         ));
