@@ -494,3 +494,32 @@ async fn a_status_url_on_another_host_is_refused_before_the_key_goes_there() {
 fn today() -> u64 {
     loopsmith_engine::now_ms() / 86_400_000
 }
+
+#[tokio::test]
+async fn an_unreachable_fal_is_retried_then_reported_and_refunded() {
+    let mut setup = Setup::new().await;
+    // A port nothing listens on: every connection is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    setup.options.base_url = format!("http://127.0.0.1:{port}");
+    setup.options.retry.max_attempts = 3;
+    let err = setup
+        .backend()
+        .render(
+            &job(1, &user("a"), 3.0, 8),
+            Recorder::default().sink(),
+            CancellationToken::new(),
+        )
+        .await
+        .expect_err("unreachable");
+    assert_eq!(
+        err.user_message(),
+        "fal, where Pika runs, could not be reached; please try again later."
+    );
+    let sleeps = setup.clock.sleeps();
+    assert_eq!(sleeps.len(), 2, "three attempts, two waits: {sleeps:?}");
+    assert!(sleeps[0] <= Duration::from_millis(500) && sleeps[1] <= Duration::from_secs(1));
+    // A refused connection never reached fal: nothing to pay.
+    assert_eq!(setup.entries(), vec![(1, SpendState::Refunded, 200_000)]);
+}

@@ -392,3 +392,48 @@ async fn the_key_never_reaches_logs_errors_or_debug_output() {
         assert!(!text.contains("canary"), "the key leaked into: {text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_jobs_never_spend_past_the_global_cap() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn loopsmith_engine::Store> =
+        Arc::new(loopsmith_engine::SledStore::open(dir.path()).expect("open"));
+    let mut setup = Setup::with_store(store.clone()).await;
+    setup.fal.set_walk(vec![Step::Completed]);
+    setup.options.caps = SpendCaps {
+        user_micro_usd: 1_000_000,
+        global_micro_usd: 1_000_000,
+    };
+    let backend = Arc::new(setup.backend());
+    let jobs: Vec<_> = (0..50)
+        .map(|i| {
+            let backend = backend.clone();
+            tokio::spawn(async move {
+                backend
+                    .render(
+                        &job(i + 1, &user(&format!("u{i}")), 3.0, 8),
+                        Recorder::default().sink(),
+                        CancellationToken::new(),
+                    )
+                    .await
+                    .is_ok()
+            })
+        })
+        .collect();
+    let mut rendered = 0;
+    for handle in jobs {
+        if handle.await.expect("joined") {
+            rendered += 1;
+        }
+    }
+    // $1.00 buys exactly five $0.20 clips, however the 50 jobs interleave.
+    assert_eq!(rendered, 5);
+    assert_eq!(setup.fal.count(Route::Submit), 5);
+    assert_eq!(
+        store
+            .spent(loopsmith_engine::now_ms() / 86_400_000, None)
+            .expect("spent"),
+        1_000_000
+    );
+    assert_eq!(setup.entries().len(), 5);
+}
