@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use loopsmith_config::{PikaSettings, Secrets, Settings};
 use loopsmith_engine::pika::{PikaBackend, PikaOptions, TokioClock};
-use loopsmith_engine::{Backend, LocalBackend, Router, RouterPolicy, Store};
+use loopsmith_engine::{Backend, CancellationToken, LocalBackend, Router, RouterPolicy, Store};
 use loopsmith_models::bundle::Bundle;
 use loopsmith_models::pipeline::Pipeline;
 
@@ -77,11 +77,13 @@ impl Plan {
     }
 
     /// The router over the built backends, in `engine.backend_order`; backends the order
-    /// leaves out are not used.
+    /// leaves out are not used. Cancel `stopping` before the engine's shutdown interrupts
+    /// running jobs, so a Pika job keeps its paid request for the next start to resume.
     pub fn into_router(
         self,
         settings: &Settings,
         store: Arc<dyn Store>,
+        stopping: CancellationToken,
     ) -> Result<Router, Failure> {
         let mut built: Vec<Arc<dyn Backend>> = Vec::new();
         if let Some(local) = self.local {
@@ -94,7 +96,8 @@ impl Plan {
                 store,
                 Arc::new(TokioClock::new()),
             )
-            .map_err(|e| Failure::Input(error_chain(&e)))?;
+            .map_err(|e| Failure::Input(error_chain(&e)))?
+            .with_stopping(stopping);
             built.push(Arc::new(backend));
         }
         let names: Vec<String> = built.iter().map(|b| b.name().to_string()).collect();

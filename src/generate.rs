@@ -12,7 +12,7 @@ use loopsmith_engine::protocol::{
     UserKey, UserStyle,
 };
 use loopsmith_engine::style::StyleCatalog;
-use loopsmith_engine::{Engine, GenerationRequest, SledStore, Store};
+use loopsmith_engine::{CancellationToken, Engine, GenerationRequest, SledStore, Store};
 
 use crate::backends::{self, Plan, Wanted};
 use crate::cli::{BackendArg, FitArg, GenerateArgs, TimingArg};
@@ -87,7 +87,9 @@ async fn render(
         ))
     })?;
     let store: Arc<dyn Store> = Arc::new(store);
-    let router = plan.into_router(settings, store.clone())?;
+    // The command waits for its one job, and Ctrl-C ends the process outright (the next run
+    // resumes a paid request), so nothing here ever signals "stopping".
+    let router = plan.into_router(settings, store.clone(), CancellationToken::new())?;
     let engine = Engine::start(settings, store, Arc::new(router), Arc::new(MediaEncoder))
         .map_err(|e| Failure::Runtime(anyhow::anyhow!(error_chain(&e))))?;
     let user = UserKey::new(

@@ -523,3 +523,53 @@ async fn an_unreachable_fal_is_retried_then_reported_and_refunded() {
     // A refused connection never reached fal: nothing to pay.
     assert_eq!(setup.entries(), vec![(1, SpendState::Refunded, 200_000)]);
 }
+
+#[tokio::test]
+async fn a_job_interrupted_by_shutdown_keeps_its_request_for_the_next_start() {
+    let setup = Setup::new().await;
+    setup
+        .fal
+        .set_walk(vec![Step::Queued(0), Step::Queued(0), Step::Completed]);
+    let stopping = CancellationToken::new();
+    let cancel = CancellationToken::new();
+    let backend = setup.backend().with_stopping(stopping.clone());
+    let the_job = job(3, &user("a"), 3.0, 8);
+    let render = backend.render(&the_job, Recorder::default().sink(), cancel.clone());
+    let interrupt = async {
+        setup
+            .fal
+            .wait_until(|r| r.iter().any(|r| r.route == Route::Status))
+            .await;
+        // The engine's shutdown order: the process says it is stopping, then interrupts jobs.
+        stopping.cancel();
+        cancel.cancel();
+    };
+    let (result, ()) = tokio::join!(render, interrupt);
+    assert!(matches!(result, Err(BackendError::Cancelled)), "{result:?}");
+    assert_eq!(
+        setup.fal.count(Route::Cancel),
+        0,
+        "the paid request is not cancelled"
+    );
+    assert!(
+        setup
+            .store
+            .remote_request(the_job.id)
+            .expect("read")
+            .is_some()
+    );
+    assert_eq!(setup.entries(), vec![(3, SpendState::Reserved, 200_000)]);
+
+    // The next start picks it up.
+    setup
+        .backend()
+        .render(
+            &the_job,
+            Recorder::default().sink(),
+            CancellationToken::new(),
+        )
+        .await
+        .expect("resumes");
+    assert_eq!(setup.fal.count(Route::Submit), 1);
+    assert_eq!(setup.entries(), vec![(3, SpendState::Settled, 200_000)]);
+}

@@ -31,6 +31,7 @@ pub(super) struct Run<'a> {
     pub job: &'a RenderJob,
     pub progress: ProgressSink,
     pub cancel: CancellationToken,
+    pub stopping: CancellationToken,
 }
 
 impl Run<'_> {
@@ -48,6 +49,7 @@ impl Run<'_> {
             budget: self.budget.clone(),
             job: job_id,
             stage: Stage::Nothing,
+            stopping: self.stopping.clone(),
         };
         let store = self.store.clone();
         let recorded = off_thread(move || store.remote_request(job_id))
@@ -339,6 +341,7 @@ struct Ticket {
     budget: Budget,
     job: JobId,
     stage: Stage,
+    stopping: CancellationToken,
 }
 
 impl Ticket {
@@ -370,6 +373,7 @@ impl Ticket {
             self.budget.clone(),
             self.job,
             stage,
+            self.stopping.is_cancelled(),
         )
         .await;
     }
@@ -387,9 +391,10 @@ impl Drop for Ticket {
             self.budget.clone(),
             self.job,
         );
+        let stopping = self.stopping.is_cancelled();
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                runtime.spawn(abandon(client, store, budget, job, stage));
+                runtime.spawn(abandon(client, store, budget, job, stage, stopping));
             }
             // Outside a runtime nothing can be sent; the reservation stays counted, which errs
             // on the side of not overspending.
@@ -404,7 +409,13 @@ async fn abandon(
     budget: Budget,
     job: JobId,
     stage: Stage,
+    stopping: bool,
 ) {
+    if stopping && let Stage::Submitted { request, .. } = &stage {
+        // The job stays queued for the next start, which resumes this paid request.
+        info!(job = %job, request = %request.request_id, "process stopping; the fal request is kept for the next start");
+        return;
+    }
     let outcome = match &stage {
         Stage::Submitted { request, started } => {
             let cancelled = client.cancel(&request.cancel_url).await;

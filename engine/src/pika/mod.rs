@@ -99,6 +99,9 @@ pub struct PikaBackend {
     media: reqwest::Client,
     store: Arc<dyn Store>,
     budget: Budget,
+    /// Cancelled when the process is stopping: a render interrupted then keeps its fal
+    /// request (and its reservation) for the next start to resume, instead of cancelling it.
+    stopping: CancellationToken,
 }
 
 impl PikaBackend {
@@ -132,7 +135,17 @@ impl PikaBackend {
             media,
             store,
             budget,
+            stopping: CancellationToken::new(),
         })
+    }
+
+    /// Ties the backend to the process's stop signal. Cancel `stopping` before the engine
+    /// interrupts running jobs at shutdown, and interrupted Pika jobs resume their paid
+    /// requests at the next start; without it, an interrupted job cancels its request at fal
+    /// (what a user's cancel should do).
+    pub fn with_stopping(mut self, stopping: CancellationToken) -> Self {
+        self.stopping = stopping;
+        self
     }
 
     pub fn budget(&self) -> &Budget {
@@ -159,6 +172,7 @@ impl PikaBackend {
             job,
             progress,
             cancel,
+            stopping: self.stopping.clone(),
         }
         .run(input)
         .await
