@@ -19,11 +19,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::stream::{self, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use crate::{Running, serve};
+
+mod media;
+
+pub use media::Media;
+use media::serve_media;
 
 /// Which endpoint a request reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,21 +111,6 @@ impl Fault {
         .header("x-fal-request-timeout-type", "user")
         .header("x-fal-error-type", "request_timeout")
     }
-}
-
-/// A file on the media host.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Media {
-    /// Served whole with Content-Length.
-    File { bytes: Bytes, content_type: String },
-    /// Served in chunks without Content-Length (so only counting catches its size).
-    Chunked { bytes: Bytes, content_type: String },
-    /// One chunk every `every`, forever.
-    Drip { chunk: Bytes, every: Duration },
-    /// The first bytes, then nothing, forever.
-    Stall { first: Bytes },
-    /// A 302 to this location.
-    Redirect { location: String },
 }
 
 /// One request as the fake received it.
@@ -521,51 +510,6 @@ fn answer(
         }
         Route::Media => serve_media(inner.media.get(segments[1]).cloned()),
         Route::Unknown => json_response(405, json!({"detail": "Method Not Allowed"}), &[]),
-    }
-}
-
-fn serve_media(media: Option<Media>) -> Response {
-    let with_type = |content_type: &str, body: Body| {
-        let mut response = Response::new(body);
-        if let Ok(value) = HeaderValue::from_str(content_type) {
-            response.headers_mut().insert("content-type", value);
-        }
-        response
-    };
-    match media {
-        None => StatusCode::NOT_FOUND.into_response(),
-        Some(Media::File {
-            bytes,
-            content_type,
-        }) => with_type(&content_type, Body::from(bytes)),
-        Some(Media::Chunked {
-            bytes,
-            content_type,
-        }) => {
-            let chunks: Vec<Result<Bytes, std::io::Error>> = bytes
-                .chunks(16 * 1024)
-                .map(|c| Ok(Bytes::copy_from_slice(c)))
-                .collect();
-            with_type(&content_type, Body::from_stream(stream::iter(chunks)))
-        }
-        Some(Media::Drip { chunk, every }) => {
-            let drip = stream::unfold(chunk, move |chunk| async move {
-                tokio::time::sleep(every).await;
-                Some((Ok::<_, std::io::Error>(chunk.clone()), chunk))
-            });
-            with_type("video/mp4", Body::from_stream(drip))
-        }
-        Some(Media::Stall { first }) => {
-            let stalled = stream::iter([Ok::<_, std::io::Error>(first)]).chain(stream::pending());
-            with_type("video/mp4", Body::from_stream(stalled))
-        }
-        Some(Media::Redirect { location }) => {
-            let mut response = StatusCode::FOUND.into_response();
-            if let Ok(value) = HeaderValue::from_str(&location) {
-                response.headers_mut().insert("location", value);
-            }
-            response
-        }
     }
 }
 
