@@ -203,7 +203,7 @@ pub struct PikaSettings {
     pub enabled: bool,
     /// Base URL of fal's queue API.
     pub base_url: String,
-    /// Hosts results may be downloaded from; https only, except loopback hosts listed here.
+    /// Hosts results may be downloaded from, each with its subdomains; https only, except loopback hosts listed here.
     pub media_hosts: Vec<String>,
     /// Resolution asked of Pika: 720p or 1080p.
     pub resolution: String,
