@@ -489,6 +489,36 @@ async fn a_status_url_on_another_host_is_refused_before_the_key_goes_there() {
         "fal sent an answer we could not use; please try again."
     );
     assert_eq!(setup.fal.count(Route::Status), 0);
+    // fal answered 200, so a request exists and may be billed: it stays counted.
+    assert_eq!(setup.entries(), vec![(1, SpendState::Settled, 200_000)]);
+}
+
+#[tokio::test]
+async fn giving_up_on_status_polls_cancels_the_request_at_fal() {
+    let mut setup = Setup::new().await;
+    setup.options.retry.max_attempts = 2;
+    setup.fal.set_walk(vec![Step::Queued(0)]);
+    for _ in 0..2 {
+        setup.fal.push_fault(Route::Status, Fault::unavailable());
+    }
+    let err = setup
+        .backend()
+        .render(
+            &job(1, &user("a"), 3.0, 8),
+            Recorder::default().sink(),
+            CancellationToken::new(),
+        )
+        .await
+        .expect_err("status keeps failing");
+    assert_eq!(
+        err.user_message(),
+        "fal, where Pika runs, is having trouble (it answered 503); please try again later."
+    );
+    // The request may still run; it is cancelled rather than left to bill. It never left the
+    // queue and fal accepted the cancel, so nothing is owed.
+    assert_eq!(setup.fal.count(Route::Cancel), 1);
+    assert!(setup.fal.cancelled("req-1"));
+    assert_eq!(setup.entries(), vec![(1, SpendState::Refunded, 200_000)]);
 }
 
 fn today() -> u64 {

@@ -14,6 +14,7 @@ use super::budget::Budget;
 use super::client::{Budgeted, CancelOutcome, FalClient, FalFile, QueueStatus};
 use super::error::PikaError;
 use super::inputs::{ImageSource, PikaInput};
+use super::retry::Call;
 use super::{PikaOptions, today};
 use crate::backend::{Clip, ProgressSink, RenderJob};
 use crate::media::decode::{DecodeLimits, DecodeWith, decode_mp4_with};
@@ -83,7 +84,11 @@ impl Run<'_> {
                 return Err(e);
             }
             Err(e) => {
-                ticket.close(after_submit(&e)).await;
+                match after_submit(&e) {
+                    Some(outcome) => ticket.close(outcome).await,
+                    // We stop watching a request that may still run: ask fal to drop it.
+                    None => ticket.abandon().await,
+                }
                 return Err(e);
             }
         };
@@ -287,21 +292,37 @@ fn short(line: &str) -> String {
 }
 
 /// Whether a failed submit may have been charged. fal bills neither 5xx answers nor requests
-/// that never ran; a connection that broke after sending is the one unknown, and an unknown is
-/// counted rather than risked.
+/// that never ran. Two cases are unknown and counted rather than risked: a connection that
+/// broke after sending, and a 200 answer we refused to use (the request exists at fal).
 fn at_submit(e: &PikaError) -> SpendState {
     match e {
         PikaError::Transport { source, .. } if !source.is_connect() => SpendState::Settled,
+        PikaError::BadAnswer { .. } | PikaError::ForeignUrl { .. } => SpendState::Settled,
         _ => SpendState::Refunded,
     }
 }
 
-/// Whether a request that failed after submitting was charged.
-fn after_submit(e: &PikaError) -> SpendState {
+/// How a request that failed after submitting is closed, or `None` when it may still be
+/// running at fal (polling gave up) and must be cancelled there first.
+fn after_submit(e: &PikaError) -> Option<SpendState> {
     match e {
-        PikaError::Http { status, .. } if *status >= 500 => SpendState::Refunded,
-        PikaError::StartTimeout { .. } => SpendState::Refunded,
-        _ => SpendState::Settled,
+        // fal gave up before starting it: never billed.
+        PikaError::StartTimeout { .. } => Some(SpendState::Refunded),
+        // The result call answered: the request is over. 5xx results are not billed; a model
+        // error may be.
+        PikaError::Http {
+            call: Call::Result,
+            status,
+            ..
+        } if *status >= 500 => Some(SpendState::Refunded),
+        PikaError::Http {
+            call: Call::Result, ..
+        }
+        | PikaError::BadAnswer {
+            call: Call::Result, ..
+        }
+        | PikaError::Rejected { .. } => Some(SpendState::Settled),
+        _ => None,
     }
 }
 
