@@ -237,4 +237,19 @@ mod tests {
         assert!(check(&p, "file:///etc/passwd").is_err());
         assert!(check(&policy(&["v3.fal.media"]), "http://127.0.0.1/a.mp4").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn no_url_outside_the_list_passes(host in "[a-z0-9.-]{1,30}", scheme in "(https|http|ftp)") {
+            let p = policy(&["v3.fal.media"]);
+            if let Ok(url) = Url::parse(&format!("{scheme}://{host}/a.mp4")) {
+                let ok = p.check(&url).is_ok();
+                let h = url.host_str().unwrap_or("").to_string();
+                proptest::prop_assert_eq!(
+                    ok,
+                    scheme == "https" && (h == "v3.fal.media" || h.ends_with(".v3.fal.media"))
+                );
+            }
+        }
+    }
 }

@@ -49,6 +49,8 @@ pub enum PikaError {
     Download(#[from] DownloadError),
     #[error("the result video could not be decoded")]
     Decode(#[source] MediaError),
+    #[error("the result video has no frames")]
+    EmptyVideo,
     #[error("the job passed its {} s deadline", .0.as_secs())]
     Deadline(Duration),
     #[error("the job's records could not be read or written")]
@@ -91,7 +93,7 @@ impl PikaError {
                 "fal sent an answer we could not use; please try again.".to_string()
             }
             PikaError::Download(e) => format!("The finished video could not be fetched: {e}."),
-            PikaError::Decode(_) => {
+            PikaError::Decode(_) | PikaError::EmptyVideo => {
                 "The video Pika made could not be read; please try again.".to_string()
             }
             PikaError::Deadline(d) => format!(
@@ -196,7 +198,10 @@ fn clean(text: &str) -> String {
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    let trimmed = one_line.trim().trim_end_matches('.');
+    let trimmed = one_line.trim().trim_end_matches('.').trim();
+    if trimmed.is_empty() {
+        return "no details given".to_string();
+    }
     if trimmed.chars().count() > MAX {
         let cut: String = trimmed.chars().take(MAX).collect();
         format!("{cut}…")
@@ -230,5 +235,38 @@ mod tests {
         );
         let long = format!(r#"{{"detail":"{}\n"}}"#, "x".repeat(1000));
         assert!(error_detail(long.as_bytes()).0.chars().count() <= 301);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_error_body_gives_one_short_printable_line(body in proptest::collection::vec(proptest::num::u8::ANY, 0..2000)) {
+            let (detail, kind) = error_detail(&body);
+            proptest::prop_assert!(detail.chars().count() <= 301);
+            proptest::prop_assert!(!detail.chars().any(char::is_control));
+            proptest::prop_assert!(kind.is_none_or(|k| !k.chars().any(char::is_control)));
+        }
+
+        #[test]
+        fn any_json_detail_shape_is_read_without_panicking(detail in detail_strategy()) {
+            let body = serde_json::json!({"detail": detail}).to_string();
+            let (text, _) = error_detail(body.as_bytes());
+            proptest::prop_assert!(!text.is_empty());
+        }
+    }
+
+    fn detail_strategy() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            any::<String>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            Just(serde_json::Value::Null),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                proptest::collection::hash_map("[a-z]{1,4}", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
     }
 }

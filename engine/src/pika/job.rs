@@ -246,6 +246,9 @@ impl Run<'_> {
         .await
         .map_err(|e| PikaError::Setup(format!("the decode task ended abnormally: {e}")))?
         .map_err(PikaError::Decode)?;
+        if frames.frames.is_empty() || frames.width == 0 || frames.height == 0 || frames.fps == 0 {
+            return Err(PikaError::EmptyVideo);
+        }
         let frames = cut(frames, params.fps, params.duration_secs, params.timing);
         self.progress.report(NAME, 1.0, None);
         Ok(Clip {
