@@ -48,7 +48,7 @@ pub struct EngineSettings {
     pub shutdown_grace_secs: u64,
     /// A file of NAME=value lines holding TELEGRAM_BOT_TOKEN, DISCORD_TOKEN and FAL_KEY; empty for none. The environment wins over it.
     pub secrets_file: String,
-    /// Seconds a job waits for a busy backend earlier in backend_order (the free local one) before a later one (paid Pika) takes it; 0 moves on at once.
+    /// Seconds a job waits for a busy backend earlier in backend_order (the free local one) before a later one (paid Pika) takes it; 0 moves on at once. Only jobs beyond local.capacity see local busy, so set workers above it to let Pika absorb a queue.
     pub busy_wait_secs: u64,
     /// Consecutive failures that open a backend's circuit breaker, so no job is sent to it until the cool-down ends.
     pub breaker_failures: u32,

@@ -196,6 +196,13 @@ pub trait Backend: Send + Sync + Debug {
 
     fn health(&self) -> Health;
 
+    /// Whether this backend already holds paid or started work for the job (a remote request
+    /// submitted before a restart). The router sends such a job back to it first, so the work
+    /// is collected rather than paid for twice.
+    fn resumes(&self, _job: &RenderJob) -> bool {
+        false
+    }
+
     /// Renders one clip. Implementations report progress through `progress` and check
     /// `cancel` between steps or polls, returning [`BackendError::Cancelled`] when it fires.
     async fn render(

@@ -220,6 +220,16 @@ impl Backend for Router {
             .filter(|&i| health[i].1 == Health::Ready)
             .collect();
         order.extend((0..candidates.len()).filter(|&i| matches!(health[i].1, Health::Busy { .. })));
+        // A backend that already holds paid work for this job (submitted before a restart)
+        // goes first, whatever the order says: the work is collected, not bought again.
+        if let Some(pos) = order
+            .iter()
+            .position(|&i| candidates[i].backend.resumes(job))
+        {
+            let holder = order.remove(pos);
+            info!(job = %job.id, backend = candidates[holder].name(), "resuming work the backend already holds");
+            order.insert(0, holder);
+        }
         if order.is_empty() {
             return Err(BackendError::Unavailable {
                 backend: choice.to_string(),

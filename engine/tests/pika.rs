@@ -7,8 +7,9 @@ mod pika_common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use loopsmith_engine::protocol::BackendChoice;
 use loopsmith_engine::store::SpendState;
-use loopsmith_engine::{Backend, BackendError, SledStore, Store};
+use loopsmith_engine::{Backend, BackendError, Health, Router, SledStore, Store};
 use loopsmith_fakes::fal::{Fault, Media, Outcome, Route, Step};
 use pika_common::*;
 use serde_json::json;
@@ -377,6 +378,79 @@ async fn a_restart_between_submit_and_result_polls_the_paid_request_instead_of_p
     assert_eq!(setup.entries(), vec![(9, SpendState::Settled, 200_000)]);
     assert_eq!(store.spent(today(), Some(&alice)).expect("spent"), 200_000);
     assert_eq!(store.remote_request(the_job.id).expect("read"), None);
+}
+
+#[tokio::test]
+async fn after_a_restart_the_router_sends_a_paid_job_back_to_pika_even_with_local_healthy() {
+    let setup = Setup::new().await;
+    let mut the_job = job(4, &user("a"), 3.0, 8);
+    the_job.params.backend = BackendChoice::Auto;
+    let first = setup.backend();
+    let mut render = Box::pin(first.render(
+        &the_job,
+        Recorder::default().sink(),
+        CancellationToken::new(),
+    ));
+    tokio::select! {
+        _ = &mut render => panic!("the first run should not finish"),
+        _ = setup.fal.wait_until(|r| r.iter().any(|r| r.route == Route::Status)) => {}
+    }
+    std::mem::forget(render);
+
+    let local = Arc::new(LocalStandIn::default());
+    let pika: Arc<dyn Backend> = Arc::new(setup.backend());
+    assert!(pika.resumes(&the_job));
+    let router = Router::new(vec![local.clone(), pika], true);
+    let clip = router
+        .render(
+            &the_job,
+            Recorder::default().sink(),
+            CancellationToken::new(),
+        )
+        .await
+        .expect("renders");
+    assert_eq!(clip.backend, "pika");
+    assert_eq!(
+        *local.calls.lock().expect("lock"),
+        0,
+        "local was healthy but the job was paid for"
+    );
+    assert_eq!(setup.fal.count(Route::Submit), 1);
+    assert_eq!(setup.entries(), vec![(4, SpendState::Settled, 200_000)]);
+}
+
+/// A healthy local backend that counts its calls.
+#[derive(Debug, Default)]
+struct LocalStandIn {
+    calls: std::sync::Mutex<u32>,
+}
+
+#[async_trait::async_trait]
+impl Backend for LocalStandIn {
+    fn name(&self) -> &str {
+        "local"
+    }
+
+    fn health(&self) -> Health {
+        Health::Ready
+    }
+
+    async fn render(
+        &self,
+        job: &loopsmith_engine::RenderJob,
+        _progress: loopsmith_engine::ProgressSink,
+        _cancel: CancellationToken,
+    ) -> Result<loopsmith_engine::Clip, BackendError> {
+        *self.calls.lock().expect("lock") += 1;
+        Ok(loopsmith_engine::Clip {
+            width: 2,
+            height: 2,
+            fps: job.params.fps,
+            frames: vec![vec![0; 12]],
+            seed: 0,
+            backend: "local".into(),
+        })
+    }
 }
 
 #[tokio::test]

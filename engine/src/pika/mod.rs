@@ -201,6 +201,16 @@ impl Backend for PikaBackend {
         }
     }
 
+    fn resumes(&self, job: &RenderJob) -> bool {
+        self.client.is_some()
+            && self
+                .store
+                .remote_request(job.id)
+                .ok()
+                .flatten()
+                .is_some_and(|r| r.backend == "pika")
+    }
+
     async fn render(
         &self,
         job: &RenderJob,
