@@ -27,7 +27,7 @@ const MAX_JSON_BYTES: usize = 1 << 20;
 
 /// Where a job stands, for waits: cancellation and an absolute deadline on the client's clock.
 #[derive(Debug, Clone)]
-pub struct Budgeted {
+pub struct JobLimits {
     pub cancel: CancellationToken,
     /// `clock.now()` past which the job is abandoned.
     pub deadline: Duration,
@@ -168,7 +168,7 @@ impl FalClient {
         &self,
         endpoint: &str,
         input: &serde_json::Value,
-        job: &Budgeted,
+        job: &JobLimits,
     ) -> Result<Submission, PikaError> {
         let url = format!("{}/{}", self.base.as_str().trim_end_matches('/'), endpoint);
         let body = serde_json::to_vec(input).unwrap_or_default();
@@ -221,7 +221,11 @@ impl FalClient {
     }
 
     /// One status poll, with logs.
-    pub async fn status(&self, status_url: &str, job: &Budgeted) -> Result<QueueStatus, PikaError> {
+    pub async fn status(
+        &self,
+        status_url: &str,
+        job: &JobLimits,
+    ) -> Result<QueueStatus, PikaError> {
         let url = with_query(status_url, "logs", "1");
         let (answer, attempts) = self
             .call(Call::Status, job, || self.authorized(self.http.get(&url)))
@@ -271,7 +275,7 @@ impl FalClient {
 
     /// The finished request's video. A model error (fal returns the model's own 422) becomes
     /// [`PikaError::Rejected`] with its detail.
-    pub async fn result(&self, response_url: &str, job: &Budgeted) -> Result<FalFile, PikaError> {
+    pub async fn result(&self, response_url: &str, job: &JobLimits) -> Result<FalFile, PikaError> {
         let (answer, attempts) = self
             .call(Call::Result, job, || {
                 self.authorized(self.http.get(response_url))
@@ -298,7 +302,7 @@ impl FalClient {
         if cancel_url.is_empty() {
             return Ok(CancelOutcome::NotFound);
         }
-        let job = Budgeted {
+        let job = JobLimits {
             cancel: CancellationToken::new(),
             deadline: self.clock.now() + Duration::from_secs(30),
             allowance: Duration::from_secs(30),
@@ -325,7 +329,7 @@ impl FalClient {
         bytes: Bytes,
         content_type: &str,
         file_name: &str,
-        job: &Budgeted,
+        job: &JobLimits,
     ) -> Result<String, PikaError> {
         let mut initiate = self.storage.clone();
         initiate.set_path(&format!(
@@ -369,7 +373,7 @@ impl FalClient {
     async fn call(
         &self,
         call: Call,
-        job: &Budgeted,
+        job: &JobLimits,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<(Answer, u32), PikaError> {
         let mut attempt = 0;
@@ -418,7 +422,7 @@ impl FalClient {
 
     /// Sleeps on the client's clock unless the job is cancelled or the wait would pass its
     /// deadline.
-    pub async fn wait(&self, wait: Duration, job: &Budgeted) -> Result<(), PikaError> {
+    pub async fn wait(&self, wait: Duration, job: &JobLimits) -> Result<(), PikaError> {
         if self.clock.now() + wait > job.deadline {
             return Err(PikaError::Deadline(job.allowance));
         }

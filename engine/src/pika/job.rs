@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::budget::Budget;
-use super::client::{Budgeted, CancelOutcome, FalClient, FalFile, QueueStatus};
+use super::client::{CancelOutcome, FalClient, FalFile, JobLimits, QueueStatus};
 use super::error::PikaError;
 use super::inputs::{ImageSource, PikaInput};
 use super::retry::Call;
@@ -38,7 +38,7 @@ pub(super) struct Run<'a> {
 impl Run<'_> {
     pub async fn run(self, input: PikaInput) -> Result<Clip, PikaError> {
         let clock = self.client.clock().clone();
-        let limits = Budgeted {
+        let limits = JobLimits {
             cancel: self.cancel.clone(),
             deadline: clock.now() + self.options.deadline,
             allowance: self.options.deadline,
@@ -101,7 +101,7 @@ impl Run<'_> {
     async fn submit(
         &self,
         input: &PikaInput,
-        limits: &Budgeted,
+        limits: &JobLimits,
         ticket: &mut Ticket,
     ) -> Result<RemoteRequest, PikaError> {
         let (budget, user, job_id, reserved) = (
@@ -185,7 +185,7 @@ impl Run<'_> {
     async fn poll(
         &self,
         request: &RemoteRequest,
-        limits: &Budgeted,
+        limits: &JobLimits,
         ticket: &mut Ticket,
     ) -> Result<FalFile, PikaError> {
         let mut logs_seen = 0;
