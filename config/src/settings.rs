@@ -219,6 +219,8 @@ pub struct PikaSettings {
     pub storage_url: String,
     /// Milliseconds between status polls while a job is queued or rendering at fal (jittered by a quarter either way).
     pub poll_interval_ms: u64,
+    /// Follow fal's status stream (server-sent events) instead of polling, falling back to polling whenever it breaks; off by default, as in fal's own JavaScript client.
+    pub status_stream: bool,
     /// Seconds fal may take to start a job (queue wait included) before it gives up unpaid; 0 sends no limit.
     pub start_timeout_secs: u64,
     /// Seconds a whole Pika job may take, from submit to the decoded clip; past it the request is cancelled at fal.
@@ -242,6 +244,7 @@ impl Default for PikaSettings {
             price_1080p_usd: 0.45,
             storage_url: "https://rest.fal.ai".to_string(),
             poll_interval_ms: 2000,
+            status_stream: false,
             start_timeout_secs: 300,
             deadline_secs: 900,
             max_attempts: 5,

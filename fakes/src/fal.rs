@@ -34,6 +34,8 @@ use media::serve_media;
 pub enum Route {
     Submit,
     Status,
+    /// The status stream (server-sent events).
+    StatusStream,
     Result,
     Cancel,
     UploadInitiate,
@@ -161,6 +163,8 @@ struct Inner {
     next_id: u64,
     recorded: Vec<Recorded>,
     uploads: HashMap<String, (String, Bytes)>,
+    /// Most status events one stream sends before going quiet; `None` for no limit.
+    stream_limit: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -200,6 +204,7 @@ impl FakeFal {
                 next_id: 0,
                 recorded: Vec::new(),
                 uploads: HashMap::new(),
+                stream_limit: None,
             }),
             changed: Notify::new(),
         });
@@ -240,6 +245,11 @@ impl FakeFal {
             .entry(route)
             .or_default()
             .push_back(fault);
+    }
+
+    /// Status streams send at most `events` status events, then go quiet without closing.
+    pub fn limit_stream(&self, events: usize) {
+        self.inner().stream_limit = Some(events);
     }
 
     pub fn put_media(&self, name: &str, media: Media) {
@@ -292,6 +302,7 @@ fn route_of(method: &Method, segments: &[&str]) -> Route {
         ("PUT", ["upload", _]) => Route::Upload,
         ("GET", ["media", _]) => Route::Media,
         ("GET", [_, _, "requests", _, "status"]) => Route::Status,
+        ("GET", [_, _, "requests", _, "status", "stream"]) => Route::StatusStream,
         ("GET", [_, _, "requests", _]) => Route::Result,
         ("PUT", [_, _, "requests", _, "cancel"]) => Route::Cancel,
         ("POST", [_, _, ..]) => Route::Submit,
@@ -339,8 +350,10 @@ async fn handle(
             json_response(401, json!({"detail": "Invalid API key"}), &[])
         } else if let Some(fault) = inner.faults.get_mut(&route).and_then(VecDeque::pop_front) {
             let mut extra: Vec<(String, String)> = fault.headers.clone();
-            if matches!(route, Route::Status | Route::Result | Route::Cancel)
-                && let Some(id) = segments.get(3)
+            if matches!(
+                route,
+                Route::Status | Route::StatusStream | Route::Result | Route::Cancel
+            ) && let Some(id) = segments.get(3)
             {
                 extra.push(("x-fal-request-id".into(), id.to_string()));
             }
@@ -402,48 +415,52 @@ fn answer(
         }
         Route::Status => {
             let id = segments[3];
-            let with_logs = uri
-                .query()
-                .unwrap_or("")
-                .split('&')
-                .any(|p| p == "logs=1" || p == "logs=true");
+            let with_logs = logs_wanted(uri);
             let Some(request) = inner.requests.get_mut(id) else {
                 return json_response(404, json!({"detail": "Request not found"}), &[]);
             };
-            let step = request
-                .walk
-                .get(request.step)
-                .or(request.walk.last())
-                .cloned()
-                .unwrap_or(Step::Completed);
-            request.step = (request.step + 1).min(request.walk.len().saturating_sub(1));
-            let app = request.app.clone();
-            let mut body = match &step {
-                Step::Queued(position) => json!({"status": "IN_QUEUE", "queue_position": position}),
-                Step::Running(lines) => {
-                    request.logs.extend(lines.iter().cloned());
-                    json!({"status": "IN_PROGRESS", "logs": logs(&request.logs, with_logs)})
-                }
-                Step::Completed => {
-                    request.completed = true;
-                    let mut done = json!({
-                        "status": "COMPLETED",
-                        "logs": logs(&request.logs, with_logs),
-                        "metrics": {"inference_time": 41.7},
-                    });
-                    if let Outcome::Error { status, body } = &request.outcome {
-                        done["error"] = json!(format!("Invalid status code: {status}"));
-                        if let Some(t) = body.get("error_type") {
-                            done["error_type"] = t.clone();
-                        }
-                    }
-                    done
-                }
-            };
-            body["request_id"] = json!(id);
-            merge(&mut body, &urls(base, &app, id));
-            let code = if step == Step::Completed { 200 } else { 202 };
+            let (code, body) = next_status(request, base, id, with_logs, true);
             json_response(code, body, &[("x-fal-request-id".into(), id.to_string())])
+        }
+        Route::StatusStream => {
+            let id = segments[3];
+            let with_logs = logs_wanted(uri);
+            let limit = inner.stream_limit;
+            let Some(request) = inner.requests.get_mut(id) else {
+                return json_response(404, json!({"detail": "Request not found"}), &[]);
+            };
+            // Events walk the queue like polls do; the stream closes after COMPLETED, or goes
+            // quiet once the walk (or the scripted limit) runs out without it.
+            let mut events = vec![": keep-alive\n\n".to_string()];
+            let mut completed = false;
+            while limit.is_none_or(|n| events.len() <= n) {
+                let at_end = request.step + 1 >= request.walk.len();
+                let (code, body) = next_status(request, base, id, with_logs, false);
+                events.push(format!("data: {body}\n\n"));
+                if code == 200 {
+                    completed = true;
+                    break;
+                }
+                if at_end {
+                    break;
+                }
+            }
+            let chunks: Vec<Result<Bytes, std::io::Error>> =
+                events.into_iter().map(|e| Ok(Bytes::from(e))).collect();
+            let body = if completed {
+                Body::from_stream(futures_util::stream::iter(chunks))
+            } else {
+                use futures_util::StreamExt;
+                Body::from_stream(
+                    futures_util::stream::iter(chunks).chain(futures_util::stream::pending()),
+                )
+            };
+            let mut response = Response::new(body);
+            response.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("text/event-stream"),
+            );
+            response
         }
         Route::Result => {
             let id = segments[3];
@@ -511,6 +528,64 @@ fn answer(
         Route::Media => serve_media(inner.media.get(segments[1]).cloned()),
         Route::Unknown => json_response(405, json!({"detail": "Method Not Allowed"}), &[]),
     }
+}
+
+fn logs_wanted(uri: &Uri) -> bool {
+    uri.query()
+        .unwrap_or("")
+        .split('&')
+        .any(|p| p == "logs=1" || p == "logs=true")
+}
+
+/// The request's next step as a status body (and its code: 202 while waiting, 200 once
+/// COMPLETED), moving the walk on. Polls list every log line so far (`cumulative`); stream
+/// events carry only the new ones.
+fn next_status(
+    request: &mut Request,
+    base: &str,
+    id: &str,
+    with_logs: bool,
+    cumulative: bool,
+) -> (u16, Value) {
+    let step = request
+        .walk
+        .get(request.step)
+        .or(request.walk.last())
+        .cloned()
+        .unwrap_or(Step::Completed);
+    request.step = (request.step + 1).min(request.walk.len().saturating_sub(1));
+    let mut body = match &step {
+        Step::Queued(position) => json!({"status": "IN_QUEUE", "queue_position": position}),
+        Step::Running(lines) => {
+            request.logs.extend(lines.iter().cloned());
+            let shown = if cumulative {
+                &request.logs[..]
+            } else {
+                &lines[..]
+            };
+            json!({"status": "IN_PROGRESS", "logs": logs(shown, with_logs)})
+        }
+        Step::Completed => {
+            request.completed = true;
+            let shown: &[String] = if cumulative { &request.logs } else { &[] };
+            let mut done = json!({
+                "status": "COMPLETED",
+                "logs": logs(shown, with_logs),
+                "metrics": {"inference_time": 41.7},
+            });
+            if let Outcome::Error { status, body } = &request.outcome {
+                done["error"] = json!(format!("Invalid status code: {status}"));
+                if let Some(t) = body.get("error_type") {
+                    done["error_type"] = t.clone();
+                }
+            }
+            done
+        }
+    };
+    body["request_id"] = json!(id);
+    merge(&mut body, &urls(base, &request.app, id));
+    let code = if step == Step::Completed { 200 } else { 202 };
+    (code, body)
 }
 
 fn urls(base: &str, app: &str, id: &str) -> Value {

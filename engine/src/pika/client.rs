@@ -22,6 +22,8 @@ use super::clock::Clock;
 use super::error::{PikaError, error_detail};
 use super::retry::{Call, RetryPolicy, Verdict, judge, user_timeout};
 
+mod stream;
+
 /// Largest JSON answer read from fal; anything bigger is not an answer of the queue API.
 const MAX_JSON_BYTES: usize = 1 << 20;
 
@@ -233,44 +235,7 @@ impl FalClient {
         if !answer.status.is_success() {
             return Err(self.http_error(Call::Status, &answer, attempts));
         }
-        #[derive(Deserialize)]
-        struct Log {
-            message: String,
-        }
-        #[derive(Deserialize)]
-        struct Body {
-            status: String,
-            #[serde(default)]
-            queue_position: Option<u64>,
-            #[serde(default)]
-            logs: Option<Vec<Log>>,
-            #[serde(default)]
-            error: Option<String>,
-        }
-        let body: Body = parse_json(Call::Status, &answer.body)?;
-        let logs = || {
-            body.logs
-                .iter()
-                .flatten()
-                .map(|l| l.message.clone())
-                .collect()
-        };
-        match body.status.as_str() {
-            "IN_QUEUE" => Ok(QueueStatus::InQueue {
-                position: body.queue_position,
-            }),
-            "IN_PROGRESS" => Ok(QueueStatus::InProgress { logs: logs() }),
-            "COMPLETED" => Ok(QueueStatus::Completed {
-                error: body.error.clone(),
-            }),
-            other => Err(PikaError::BadAnswer {
-                call: Call::Status,
-                problem: format!(
-                    "unknown status `{}`",
-                    other.chars().take(40).collect::<String>()
-                ),
-            }),
-        }
+        parse_status(&answer.body)
     }
 
     /// The finished request's video. A model error (fal returns the model's own 422) becomes
@@ -489,6 +454,41 @@ async fn send(request: RequestBuilder) -> Result<Answer, reqwest::Error> {
         headers,
         body: Bytes::from(body),
     })
+}
+
+/// A status body, from a poll or a stream event.
+fn parse_status(body: &[u8]) -> Result<QueueStatus, PikaError> {
+    #[derive(Deserialize)]
+    struct Log {
+        message: String,
+    }
+    #[derive(Deserialize)]
+    struct Body {
+        status: String,
+        #[serde(default)]
+        queue_position: Option<u64>,
+        #[serde(default)]
+        logs: Option<Vec<Log>>,
+        #[serde(default)]
+        error: Option<String>,
+    }
+    let body: Body = parse_json(Call::Status, body)?;
+    match body.status.as_str() {
+        "IN_QUEUE" => Ok(QueueStatus::InQueue {
+            position: body.queue_position,
+        }),
+        "IN_PROGRESS" => Ok(QueueStatus::InProgress {
+            logs: body.logs.into_iter().flatten().map(|l| l.message).collect(),
+        }),
+        "COMPLETED" => Ok(QueueStatus::Completed { error: body.error }),
+        other => Err(PikaError::BadAnswer {
+            call: Call::Status,
+            problem: format!(
+                "unknown status `{}`",
+                other.chars().take(40).collect::<String>()
+            ),
+        }),
+    }
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(call: Call, body: &[u8]) -> Result<T, PikaError> {

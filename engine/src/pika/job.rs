@@ -181,46 +181,35 @@ impl Run<'_> {
         Ok(request)
     }
 
-    /// Polls until COMPLETED, then fetches the result.
+    /// Follows the status stream when enabled, polls otherwise or once the stream gives out,
+    /// until COMPLETED; then fetches the result.
     async fn poll(
         &self,
         request: &RemoteRequest,
         limits: &JobLimits,
         ticket: &mut Ticket,
     ) -> Result<FalFile, PikaError> {
-        let mut logs_seen = 0;
-        let mut progress_polls = 0;
+        let mut watch = Watch::default();
+        if self.options.status_stream {
+            let completed = self
+                .client
+                .follow_status(
+                    &request.status_url,
+                    limits,
+                    self.options.stream_silence,
+                    |status| {
+                        watch.see(status, false, &self.progress, ticket, self.job.id);
+                    },
+                )
+                .await?;
+            if completed {
+                return self.client.result(&request.response_url, limits).await;
+            }
+        }
         loop {
-            match self.client.status(&request.status_url, limits).await? {
-                QueueStatus::InQueue { position } => {
-                    self.progress
-                        .report(NAME, 0.02, Some(queued_note(position)));
-                }
-                QueueStatus::InProgress { logs } => {
-                    ticket.started();
-                    progress_polls += 1;
-                    // No percentage comes from fal; approach 80 % as polls go by.
-                    let fraction = 0.1 + 0.7 * (1.0 - 0.9f32.powi(progress_polls));
-                    let fresh: Vec<String> = logs.into_iter().skip(logs_seen).collect();
-                    logs_seen += fresh.len();
-                    for line in &fresh {
-                        info!(job = %self.job.id, fal_log = %line, "fal");
-                    }
-                    let note = match fresh.last() {
-                        Some(line) => format!("rendering at fal: {}", short(line)),
-                        None => "rendering at fal".to_string(),
-                    };
-                    self.progress.report(NAME, fraction, Some(note));
-                }
-                QueueStatus::Completed { error } => {
-                    ticket.started();
-                    if let Some(error) = error {
-                        warn!(job = %self.job.id, error = %error, "fal reports the request failed");
-                    }
-                    self.progress
-                        .report(NAME, 0.85, Some("fetching the result from fal".into()));
-                    return self.client.result(&request.response_url, limits).await;
-                }
+            let status = self.client.status(&request.status_url, limits).await?;
+            if watch.see(status, true, &self.progress, ticket, self.job.id) {
+                return self.client.result(&request.response_url, limits).await;
             }
             let jitter = rand::rng().random_range(0.75..=1.25);
             self.client
@@ -259,6 +248,63 @@ impl Run<'_> {
             seed: input_seed(input),
             backend: NAME.into(),
         })
+    }
+}
+
+/// What the statuses seen so far add up to, for progress reports.
+#[derive(Debug, Default)]
+struct Watch {
+    logs_seen: usize,
+    progress_updates: i32,
+}
+
+impl Watch {
+    /// Reports one status; `true` once the request is COMPLETED. `cumulative`: the logs list
+    /// every line so far (a poll) rather than only new ones (a stream event).
+    fn see(
+        &mut self,
+        status: QueueStatus,
+        cumulative: bool,
+        progress: &ProgressSink,
+        ticket: &mut Ticket,
+        job: JobId,
+    ) -> bool {
+        match status {
+            QueueStatus::InQueue { position } => {
+                progress.report(NAME, 0.02, Some(queued_note(position)));
+                false
+            }
+            QueueStatus::InProgress { logs } => {
+                ticket.started();
+                self.progress_updates += 1;
+                // No percentage comes from fal; approach 80 % as updates go by.
+                let fraction = 0.1 + 0.7 * (1.0 - 0.9f32.powi(self.progress_updates));
+                let skip = if cumulative { self.logs_seen } else { 0 };
+                let fresh: Vec<String> = logs.into_iter().skip(skip).collect();
+                self.logs_seen = if cumulative {
+                    skip + fresh.len()
+                } else {
+                    self.logs_seen + fresh.len()
+                };
+                for line in &fresh {
+                    info!(job = %job, fal_log = %line, "fal");
+                }
+                let note = match fresh.last() {
+                    Some(line) => format!("rendering at fal: {}", short(line)),
+                    None => "rendering at fal".to_string(),
+                };
+                progress.report(NAME, fraction, Some(note));
+                false
+            }
+            QueueStatus::Completed { error } => {
+                ticket.started();
+                if let Some(error) = error {
+                    warn!(job = %job, error = %error, "fal reports the request failed");
+                }
+                progress.report(NAME, 0.85, Some("fetching the result from fal".into()));
+                true
+            }
+        }
     }
 }
 

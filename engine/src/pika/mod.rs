@@ -47,6 +47,10 @@ pub struct PikaOptions {
     pub prices: PriceTable,
     pub caps: SpendCaps,
     pub poll_interval: Duration,
+    /// Follow fal's status stream, polling only when it gives out.
+    pub status_stream: bool,
+    /// How long the status stream may stay silent (fal sends a keep-alive every 15 s).
+    pub stream_silence: Duration,
     /// Sent as `X-Fal-Request-Timeout`; 0 sends none.
     pub start_timeout_secs: u64,
     pub deadline: Duration,
@@ -73,6 +77,8 @@ impl PikaOptions {
                 global_micro_usd: budget::micros(settings.daily_budget_usd),
             },
             poll_interval: Duration::from_millis(settings.poll_interval_ms.max(1)),
+            status_stream: settings.status_stream,
+            stream_silence: Duration::from_secs(20),
             start_timeout_secs: settings.start_timeout_secs,
             deadline,
             retry: RetryPolicy {

@@ -91,6 +91,8 @@ pub fn options(base_url: &str) -> PikaOptions {
             global_micro_usd: 5_000_000,
         },
         poll_interval: Duration::from_secs(2),
+        status_stream: false,
+        stream_silence: Duration::from_secs(5),
         start_timeout_secs: 300,
         deadline: Duration::from_secs(600),
         retry: RetryPolicy::DEFAULT,
