@@ -5,17 +5,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use loopsmith_config::Settings;
+use loopsmith_config::{Secrets, Settings};
 use loopsmith_engine::media::MediaEncoder;
 use loopsmith_engine::protocol::{
     BackendChoice, Fit, Job, JobState, OutputKind, Overrides, ParamDefaults, Platform, Timing,
     UserKey, UserStyle,
 };
 use loopsmith_engine::style::StyleCatalog;
-use loopsmith_engine::{Backend, Engine, GenerationRequest, LocalBackend, Router, SledStore};
-use loopsmith_models::bundle::Bundle;
-use loopsmith_models::pipeline::Pipeline;
+use loopsmith_engine::{CancellationToken, Engine, GenerationRequest, SledStore, Store};
 
+use crate::backends::{self, Plan, Wanted};
 use crate::cli::{BackendArg, FitArg, GenerateArgs, TimingArg};
 use crate::{Failure, error_chain};
 
@@ -51,25 +50,18 @@ pub fn run(settings: &Settings, args: GenerateArgs) -> Result<(), Failure> {
         .resolve(&args.prompt, &overrides, &UserStyle::default(), 0)
         .map_err(|e| Failure::Input(e.to_string()))?;
 
-    let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
-    let mut missing = Vec::new();
-    if args.backend != BackendArg::Pika {
-        match local_backend(settings)? {
-            Ok(local) => backends.push(Arc::new(local)),
-            Err(why) => missing.push(why),
-        }
-    }
-    if args.backend != BackendArg::Local {
-        missing.push(if settings.pika.enabled {
-            "the Pika backend is not part of this build yet".to_string()
-        } else {
-            "Pika is disabled (pika.enabled = false) and not part of this build yet".to_string()
-        });
-    }
-    if backends.is_empty() {
+    let secrets = Secrets::load(settings, loopsmith_config::process_env())
+        .map_err(|e| Failure::Input(error_chain(&e)))?;
+    let wanted = match args.backend {
+        BackendArg::Auto => Wanted::All,
+        BackendArg::Local => Wanted::Local,
+        BackendArg::Pika => Wanted::Pika,
+    };
+    let plan = backends::plan(settings, secrets, wanted)?;
+    if plan.is_empty() {
         return Err(Failure::Unavailable(format!(
             "no render backend is available: {}. Nothing was rendered.",
-            missing.join(", and ")
+            plan.missing()
         )));
     }
 
@@ -77,37 +69,12 @@ pub fn run(settings: &Settings, args: GenerateArgs) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::Runtime(e.into()))?;
-    runtime.block_on(render(settings, backends, args, overrides, output))
-}
-
-/// The local backend from `local.model`, or why there is none. Outer errors are bad settings.
-fn local_backend(settings: &Settings) -> Result<Result<LocalBackend, String>, Failure> {
-    if !settings.local.enabled {
-        return Ok(Err(
-            "the local backend is disabled (local.enabled = false)".into()
-        ));
-    }
-    if settings.local.model == "embedded" {
-        return Ok(Err(
-            "the embedded default model is not part of this build yet (point local.model at a model bundle folder)".into(),
-        ));
-    }
-    let bundle = Bundle::open(Path::new(&settings.local.model))
-        .map_err(|e| Failure::Input(format!("local.model: {}", error_chain(&e))))?;
-    let runtime = crate::models::runtime(settings)?;
-    let provider = runtime.provider().to_string();
-    let pipeline = Pipeline::load(&bundle, runtime)
-        .map_err(|e| Failure::Runtime(anyhow::anyhow!(error_chain(&e))))?;
-    Ok(Ok(LocalBackend::new(
-        pipeline,
-        provider,
-        settings.local.capacity as usize,
-    )))
+    runtime.block_on(render(settings, plan, args, overrides, output))
 }
 
 async fn render(
     settings: &Settings,
-    mut backends: Vec<Arc<dyn Backend>>,
+    plan: Plan,
     args: GenerateArgs,
     overrides: Overrides,
     output: OutputKind,
@@ -119,26 +86,12 @@ async fn render(
             error_chain(&e)
         ))
     })?;
-    // engine.backend_order decides who is asked first; backends it leaves out are not used.
-    let mut ordered = Vec::with_capacity(backends.len());
-    for name in &settings.engine.backend_order {
-        if let Some(i) = backends.iter().position(|b| b.name() == name.as_str()) {
-            ordered.push(backends.swap_remove(i));
-        }
-    }
-    if ordered.is_empty() {
-        return Err(Failure::Input(
-            "engine.backend_order lists none of the backends this build has (local)".to_string(),
-        ));
-    }
-    let router = Router::new(ordered, settings.engine.fallback);
-    let engine = Engine::start(
-        settings,
-        Arc::new(store),
-        Arc::new(router),
-        Arc::new(MediaEncoder),
-    )
-    .map_err(|e| Failure::Runtime(anyhow::anyhow!(error_chain(&e))))?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    // The command waits for its one job, and Ctrl-C ends the process outright (the next run
+    // resumes a paid request), so nothing here ever signals "stopping".
+    let router = plan.into_router(settings, store.clone(), CancellationToken::new())?;
+    let engine = Engine::start(settings, store, Arc::new(router), Arc::new(MediaEncoder))
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!(error_chain(&e))))?;
     let user = UserKey::new(
         Platform::Cli,
         std::env::var("USER").unwrap_or_else(|_| "cli".into()),

@@ -1,6 +1,7 @@
 //! `loopsmith`: wiring only. Each subcommand loads settings, builds what it needs from the
 //! library crates and reports plainly what it could not do.
 
+mod backends;
 mod cli;
 mod doctor;
 mod generate;

@@ -341,9 +341,40 @@ impl Settings {
                 "720p or 1080p",
             );
         }
+        check_url(&self.pika.storage_url, false)
+            .or_else(|p| fail("pika", "storage_url", p, "an http:// or https:// URL"))?;
+        for (key, value) in [
+            ("poll_interval_ms", self.pika.poll_interval_ms),
+            ("deadline_secs", self.pika.deadline_secs),
+            ("max_attempts", u64::from(self.pika.max_attempts)),
+            ("max_result_mib", self.pika.max_result_mib),
+        ] {
+            if value == 0 {
+                return fail("pika", key, "0 would never finish".into(), "1 or more");
+            }
+        }
+        let rate = self.engine.breaker_failure_rate;
+        if !(0.0..=1.0).contains(&rate) {
+            return fail(
+                "engine",
+                "breaker_failure_rate",
+                format!("{rate} is not a share"),
+                "a number from 0 to 1",
+            );
+        }
+        if self.engine.breaker_failures == 0 {
+            return fail(
+                "engine",
+                "breaker_failures",
+                "0 would keep the breaker open".into(),
+                "1 or more",
+            );
+        }
         for (key, value) in [
             ("daily_budget_usd", self.pika.daily_budget_usd),
             ("user_daily_budget_usd", self.pika.user_daily_budget_usd),
+            ("price_720p_usd", self.pika.price_720p_usd),
+            ("price_1080p_usd", self.pika.price_1080p_usd),
         ] {
             if !(value >= 0.0 && value.is_finite()) {
                 return fail(

@@ -50,6 +50,16 @@ pub struct EngineSettings {
     pub shutdown_grace_secs: u64,
     /// A file of NAME=value lines holding TELEGRAM_BOT_TOKEN, DISCORD_TOKEN and FAL_KEY; empty for none. The environment wins over it.
     pub secrets_file: String,
+    /// Seconds a job waits for a busy backend earlier in backend_order (the free local one) before a later one (paid Pika) takes it; 0 moves on at once. Only jobs beyond local.capacity see local busy, so set workers above it to let Pika absorb a queue.
+    pub busy_wait_secs: u64,
+    /// Consecutive failures that open a backend's circuit breaker, so no job is sent to it until the cool-down ends.
+    pub breaker_failures: u32,
+    /// Share of failed renders, over the last breaker_window renders, that also opens the breaker (0 to 1; 0 disables this rule).
+    pub breaker_failure_rate: f64,
+    /// How many recent renders the failure rate is taken over; the rule applies once the window is full.
+    pub breaker_window: u32,
+    /// Seconds an open breaker waits before letting one probe job through; success closes it, failure opens it again.
+    pub breaker_cooldown_secs: u64,
 }
 
 impl Default for EngineSettings {
@@ -60,6 +70,11 @@ impl Default for EngineSettings {
             fallback: true,
             shutdown_grace_secs: 30,
             secrets_file: String::new(),
+            busy_wait_secs: 20,
+            breaker_failures: 5,
+            breaker_failure_rate: 0.5,
+            breaker_window: 20,
+            breaker_cooldown_secs: 60,
         }
     }
 }
@@ -190,7 +205,7 @@ pub struct PikaSettings {
     pub enabled: bool,
     /// Base URL of fal's queue API.
     pub base_url: String,
-    /// Hosts results may be downloaded from; https only, except loopback hosts listed here.
+    /// Hosts results may be downloaded from, each with its subdomains; https only, except loopback hosts listed here.
     pub media_hosts: Vec<String>,
     /// Resolution asked of Pika: 720p or 1080p.
     pub resolution: String,
@@ -198,6 +213,24 @@ pub struct PikaSettings {
     pub daily_budget_usd: f64,
     /// Most US dollars one user may spend on Pika per UTC day.
     pub user_daily_budget_usd: f64,
+    /// What a 5 s clip at 720p costs, in US dollars; reserved from the budget before each submit (10 s clips cost twice as much).
+    pub price_720p_usd: f64,
+    /// What a 5 s clip at 1080p costs, in US dollars.
+    pub price_1080p_usd: f64,
+    /// Base URL of fal's storage API, where image inputs are uploaded.
+    pub storage_url: String,
+    /// Milliseconds between status polls while a job is queued or rendering at fal (jittered by a quarter either way).
+    pub poll_interval_ms: u64,
+    /// Follow fal's status stream (server-sent events) instead of polling, falling back to polling whenever it breaks; off by default, as in fal's own JavaScript client.
+    pub status_stream: bool,
+    /// Seconds fal may take to start a job (queue wait included) before it gives up unpaid; 0 sends no limit.
+    pub start_timeout_secs: u64,
+    /// Seconds a whole Pika job may take, from submit to the decoded clip; past it the request is cancelled at fal.
+    pub deadline_secs: u64,
+    /// Attempts per HTTP call when fal answers 408, 429 or 5xx or the connection fails (1 means no retry).
+    pub max_attempts: u32,
+    /// Largest result file downloaded, in MiB; a bigger one is refused while streaming.
+    pub max_result_mib: u64,
 }
 
 impl Default for PikaSettings {
@@ -209,6 +242,15 @@ impl Default for PikaSettings {
             resolution: "720p".to_string(),
             daily_budget_usd: 5.0,
             user_daily_budget_usd: 1.0,
+            price_720p_usd: 0.20,
+            price_1080p_usd: 0.45,
+            storage_url: "https://rest.fal.ai".to_string(),
+            poll_interval_ms: 2000,
+            status_stream: false,
+            start_timeout_secs: 300,
+            deadline_secs: 900,
+            max_attempts: 5,
+            max_result_mib: 50,
         }
     }
 }

@@ -163,9 +163,10 @@ impl BackendError {
             BackendError::Unavailable { reason, .. } => {
                 format!("No renderer can take this right now ({reason}); please try again later.")
             }
-            BackendError::Failed { .. } => {
-                "Rendering failed on our side; please try again.".to_string()
-            }
+            BackendError::Failed { source, .. } => match source.downcast_ref::<Explained>() {
+                Some(explained) => explained.message.clone(),
+                None => "Rendering failed on our side; please try again.".to_string(),
+            },
             BackendError::Refused { reason, .. } => reason.clone(),
         }
     }
@@ -176,6 +177,17 @@ impl BackendError {
     }
 }
 
+/// A failure that carries its own sentence for the requester, as the source of a
+/// [`BackendError::Failed`] ("fal's queue was too busy to start the job …" rather than a generic
+/// apology). `Display` is that sentence; the cause is chained for the log.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Explained {
+    pub message: String,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
 /// A renderer: the local ONNX pipeline, Pika on fal, or a [`crate::Router`] over several.
 #[async_trait]
 pub trait Backend: Send + Sync + Debug {
@@ -183,6 +195,13 @@ pub trait Backend: Send + Sync + Debug {
     fn name(&self) -> &str;
 
     fn health(&self) -> Health;
+
+    /// Whether this backend already holds paid or started work for the job (a remote request
+    /// submitted before a restart). The router sends such a job back to it first, so the work
+    /// is collected rather than paid for twice.
+    fn resumes(&self, _job: &RenderJob) -> bool {
+        false
+    }
 
     /// Renders one clip. Implementations report progress through `progress` and check
     /// `cancel` between steps or polls, returning [`BackendError::Cancelled`] when it fires.

@@ -13,18 +13,24 @@ mod events;
 pub mod local;
 pub mod media;
 pub mod metrics;
+pub mod pika;
 pub mod queue;
 pub mod request;
 pub mod router;
 pub mod store;
 pub mod style;
 
-pub use backend::{Backend, BackendError, Clip, Health, Progress, ProgressSink, RenderJob};
+pub use backend::{
+    Backend, BackendError, Clip, Explained, Health, Progress, ProgressSink, RenderJob,
+};
 pub use engine::{Engine, now_ms};
 pub use error::Error;
 pub use events::{JobEvents, Submitted};
 pub use local::LocalBackend;
 pub use loopsmith_protocol as protocol;
+pub use pika::{PikaBackend, PikaOptions};
 pub use request::{GenerationRequest, ValidationError};
-pub use router::Router;
+pub use router::{BreakerPolicy, Router, RouterPolicy};
 pub use store::{MemoryStore, SledStore, Store, StoreError};
+/// The token `Backend::render` takes, re-exported so callers need no tokio-util of their own.
+pub use tokio_util::sync::CancellationToken;

@@ -3,10 +3,14 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::*;
 use loopsmith_engine::protocol::{Aspect, BackendChoice, JobId, OutputKind, Params, Platform};
-use loopsmith_engine::{Backend, BackendError, Health, ProgressSink, RenderJob, Router};
+use loopsmith_engine::{
+    Backend, BackendError, BreakerPolicy, Health, ProgressSink, RenderJob, Router, RouterPolicy,
+};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 fn job(choice: BackendChoice) -> RenderJob {
@@ -188,5 +192,182 @@ async fn everything_down_says_why_for_each_backend() {
         Health::Down {
             reason: "no backend is configured".into()
         }
+    );
+}
+
+fn policy(busy_wait_secs: u64) -> RouterPolicy {
+    RouterPolicy {
+        fallback: true,
+        busy_wait: Duration::from_secs(busy_wait_secs),
+        breaker: BreakerPolicy {
+            consecutive: 3,
+            rate: 0.0,
+            window: 10,
+            cooldown: Duration::from_secs(60),
+        },
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_busy_local_backend_is_waited_for_up_to_the_threshold_then_pika_takes_the_job() {
+    let local = FakeBackend::new("local");
+    let pika = FakeBackend::new("pika");
+    let router = Router::with_policy(vec![local.clone(), pika.clone()], policy(20));
+    local.set_health(Health::Busy {
+        detail: "1 job rendering".into(),
+    });
+    let started = Instant::now();
+    assert_eq!(
+        render(&router, BackendChoice::Auto).await.expect("renders"),
+        "pika"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(20) && waited < Duration::from_secs(21),
+        "{waited:?}"
+    );
+    assert!(local.started_jobs().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_local_backend_that_frees_up_within_the_threshold_keeps_the_job() {
+    let local = FakeBackend::new("local");
+    let pika = FakeBackend::new("pika");
+    let router = Router::with_policy(vec![local.clone(), pika.clone()], policy(20));
+    local.set_health(Health::Busy {
+        detail: "1 job rendering".into(),
+    });
+    let freed = local.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        freed.set_health(Health::Ready);
+    });
+    let started = Instant::now();
+    assert_eq!(
+        render(&router, BackendChoice::Auto).await.expect("renders"),
+        "local"
+    );
+    assert!(started.elapsed() < Duration::from_secs(6));
+    assert!(pika.started_jobs().is_empty(), "nothing paid");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_breaker_opens_after_consecutive_failures_and_a_probe_closes_it() {
+    let local = FakeBackend::new("local");
+    let pika = FakeBackend::new("pika");
+    let router = Router::with_policy(vec![local.clone(), pika.clone()], policy(0));
+    local.set_behaviour(Behaviour::Fail {
+        retry_elsewhere: true,
+    });
+    for _ in 0..3 {
+        assert_eq!(
+            render(&router, BackendChoice::Auto)
+                .await
+                .expect("falls back"),
+            "pika"
+        );
+    }
+    assert_eq!(local.started_jobs().len(), 3);
+    // Open: local is skipped without being called.
+    assert_eq!(
+        render(&router, BackendChoice::Auto).await.expect("pika"),
+        "pika"
+    );
+    assert_eq!(local.started_jobs().len(), 3, "no call while open");
+    let health = router.backend_health();
+    assert_eq!(
+        health[0],
+        (
+            "local".to_string(),
+            Health::Down {
+                reason: "circuit open (3 failures in a row); next try in 60 s".into()
+            }
+        )
+    );
+    // After the cool-down one probe goes through; it succeeds and the breaker closes.
+    tokio::time::advance(Duration::from_secs(60)).await;
+    local.set_behaviour(Behaviour::Succeed);
+    assert_eq!(
+        render(&router, BackendChoice::Auto).await.expect("probe"),
+        "local"
+    );
+    assert_eq!(router.backend_health()[0].1, Health::Ready);
+    assert_eq!(
+        render(&router, BackendChoice::Auto).await.expect("closed"),
+        "local"
+    );
+    assert_eq!(local.started_jobs().len(), 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_on_pika_means_no_paid_calls_and_says_so() {
+    let local = FakeBackend::new("local");
+    let pika = FakeBackend::new("pika");
+    let router = Router::with_policy(vec![local.clone(), pika.clone()], policy(0));
+    pika.set_behaviour(Behaviour::Fail {
+        retry_elsewhere: true,
+    });
+    for _ in 0..3 {
+        render(&router, BackendChoice::Pika)
+            .await
+            .expect_err("pika fails");
+    }
+    let err = render(&router, BackendChoice::Pika)
+        .await
+        .expect_err("breaker open");
+    assert_eq!(
+        err.user_message(),
+        "No renderer can take this right now (pika: circuit open (3 failures in a row); next \
+         try in 60 s); please try again later."
+    );
+    assert_eq!(pika.started_jobs().len(), 3, "0 paid calls while open");
+    // A failed probe opens it again for another cool-down.
+    tokio::time::advance(Duration::from_secs(61)).await;
+    render(&router, BackendChoice::Pika)
+        .await
+        .expect_err("probe fails");
+    assert_eq!(pika.started_jobs().len(), 4);
+    render(&router, BackendChoice::Pika)
+        .await
+        .expect_err("open again");
+    assert_eq!(pika.started_jobs().len(), 4);
+    // Refusals do not count as failures of the backend.
+    let fresh = Router::with_policy(vec![local.clone()], policy(0));
+    local.set_behaviour(Behaviour::Refuse("not allowed".into()));
+    for _ in 0..5 {
+        render(&fresh, BackendChoice::Auto)
+            .await
+            .expect_err("refused");
+    }
+    assert_eq!(fresh.health(), Health::Ready);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_rate_over_the_window_opens_the_breaker() {
+    let local = FakeBackend::new("local");
+    let pika = FakeBackend::new("pika");
+    let mut p = policy(0);
+    p.breaker = BreakerPolicy {
+        consecutive: 100,
+        rate: 0.5,
+        window: 4,
+        cooldown: Duration::from_secs(30),
+    };
+    let router = Router::with_policy(vec![local.clone(), pika.clone()], p);
+    for fail in [true, false, true, false] {
+        local.set_behaviour(if fail {
+            Behaviour::Fail {
+                retry_elsewhere: true,
+            }
+        } else {
+            Behaviour::Succeed
+        });
+        render(&router, BackendChoice::Auto).await.expect("renders");
+    }
+    assert!(matches!(router.backend_health()[0].1, Health::Down { .. }));
+    local.set_behaviour(Behaviour::Succeed);
+    assert_eq!(
+        render(&router, BackendChoice::Auto).await.expect("renders"),
+        "pika"
     );
 }

@@ -3,7 +3,11 @@ use std::sync::Mutex;
 
 use loopsmith_protocol::{Job, JobId, UserKey, UserProfile};
 
-use super::{Insert, QuotaDebit, Store, StoreError, origin_key, quota_key, user_key};
+use super::remote::{over_cap, spend_total_key};
+use super::{
+    Insert, QuotaDebit, RemoteRequest, Reservation, SpendCaps, SpendEntry, SpendState, Store,
+    StoreError, origin_key, quota_key, user_key,
+};
 
 /// The store without a disk: same semantics as [`super::SledStore`], for tests.
 #[derive(Debug, Default)]
@@ -19,6 +23,11 @@ struct State {
     origins: HashMap<String, JobId>,
     users: HashMap<String, UserProfile>,
     quota: HashMap<String, u32>,
+    remote: HashMap<JobId, RemoteRequest>,
+    spend: Vec<SpendEntry>,
+    /// Index into `spend` of each job's open reservation.
+    open_spend: HashMap<JobId, usize>,
+    spend_totals: HashMap<String, u64>,
 }
 
 impl MemoryStore {
@@ -108,5 +117,88 @@ impl Store for MemoryStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    fn put_remote_request(&self, request: &RemoteRequest) -> Result<(), StoreError> {
+        self.state().remote.insert(request.job, request.clone());
+        Ok(())
+    }
+
+    fn remote_request(&self, job: JobId) -> Result<Option<RemoteRequest>, StoreError> {
+        Ok(self.state().remote.get(&job).cloned())
+    }
+
+    fn remove_remote_request(&self, job: JobId) -> Result<(), StoreError> {
+        self.state().remote.remove(&job);
+        Ok(())
+    }
+
+    fn reserve_spend(
+        &self,
+        entry: &SpendEntry,
+        caps: &SpendCaps,
+    ) -> Result<Reservation, StoreError> {
+        let mut state = self.state();
+        if let Some(&i) = state.open_spend.get(&entry.job) {
+            return Ok(Reservation::AlreadyReserved(state.spend[i].clone()));
+        }
+        let user_key = spend_total_key(entry.day, Some(&entry.user));
+        let all_key = spend_total_key(entry.day, None);
+        let user_spent = state.spend_totals.get(&user_key).copied().unwrap_or(0);
+        let all_spent = state.spend_totals.get(&all_key).copied().unwrap_or(0);
+        if let Some(refusal) = over_cap(entry.micro_usd, user_spent, all_spent, caps) {
+            return Ok(refusal);
+        }
+        state
+            .spend_totals
+            .insert(user_key, user_spent + entry.micro_usd);
+        state
+            .spend_totals
+            .insert(all_key, all_spent + entry.micro_usd);
+        let mut entry = entry.clone();
+        entry.state = SpendState::Reserved;
+        let index = state.spend.len();
+        state.open_spend.insert(entry.job, index);
+        state.spend.push(entry);
+        Ok(Reservation::Reserved)
+    }
+
+    fn close_spend(
+        &self,
+        job: JobId,
+        outcome: SpendState,
+    ) -> Result<Option<SpendEntry>, StoreError> {
+        let mut state = self.state();
+        let Some(index) = state.open_spend.remove(&job) else {
+            return Ok(None);
+        };
+        let entry = {
+            let entry = &mut state.spend[index];
+            entry.state = outcome;
+            entry.clone()
+        };
+        if outcome == SpendState::Refunded {
+            for key in [
+                spend_total_key(entry.day, Some(&entry.user)),
+                spend_total_key(entry.day, None),
+            ] {
+                let total = state.spend_totals.entry(key).or_insert(0);
+                *total = total.saturating_sub(entry.micro_usd);
+            }
+        }
+        Ok(Some(entry))
+    }
+
+    fn spent(&self, day: u64, user: Option<&UserKey>) -> Result<u64, StoreError> {
+        Ok(self
+            .state()
+            .spend_totals
+            .get(&spend_total_key(day, user))
+            .copied()
+            .unwrap_or(0))
+    }
+
+    fn spend_entries(&self) -> Result<Vec<SpendEntry>, StoreError> {
+        Ok(self.state().spend.clone())
     }
 }

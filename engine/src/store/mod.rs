@@ -6,6 +6,7 @@
 //! `kill -9` would lose them.
 
 mod memory;
+mod remote;
 mod sled_store;
 
 use std::fmt::Debug;
@@ -13,6 +14,7 @@ use std::fmt::Debug;
 use loopsmith_protocol::{Job, JobId, UserKey, UserProfile};
 
 pub use memory::MemoryStore;
+pub use remote::{RemoteRequest, Reservation, SpendCaps, SpendEntry, SpendState};
 pub use sled_store::SledStore;
 
 /// A failure of the storage layer itself; users see a generic apology, the log the chain.
@@ -86,6 +88,37 @@ pub trait Store: Send + Sync + Debug {
     fn begin_boot(&self) -> Result<u64, StoreError>;
 
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// Records a submitted remote request, durably, before anyone polls it.
+    fn put_remote_request(&self, request: &RemoteRequest) -> Result<(), StoreError>;
+
+    /// The remote request recorded for a job, if its outcome is not settled yet.
+    fn remote_request(&self, job: JobId) -> Result<Option<RemoteRequest>, StoreError>;
+
+    /// Forgets a job's remote request once its outcome is known; durable.
+    fn remove_remote_request(&self, job: JobId) -> Result<(), StoreError>;
+
+    /// Atomically checks the entry's amount against the caps of its day and counts it, unless
+    /// the job already holds an open reservation. Durable when it returns `Reserved`.
+    fn reserve_spend(
+        &self,
+        entry: &SpendEntry,
+        caps: &SpendCaps,
+    ) -> Result<Reservation, StoreError>;
+
+    /// Closes the job's open reservation as `Settled` (still counted) or `Refunded` (no longer
+    /// counted) and returns it; `None` when the job holds none. Durable.
+    fn close_spend(
+        &self,
+        job: JobId,
+        outcome: SpendState,
+    ) -> Result<Option<SpendEntry>, StoreError>;
+
+    /// Millionths of a US dollar counted on a day, for one user or (with `None`) everyone.
+    fn spent(&self, day: u64, user: Option<&UserKey>) -> Result<u64, StoreError>;
+
+    /// Every ledger entry, oldest first.
+    fn spend_entries(&self) -> Result<Vec<SpendEntry>, StoreError>;
 }
 
 /// Where a platform event's dedupe key lives: events are unique per platform, not per user,

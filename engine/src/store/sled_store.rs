@@ -3,8 +3,10 @@ use std::path::Path;
 use loopsmith_protocol::{Job, JobId, UserKey, UserProfile};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
+use super::remote::{over_cap, spend_total_key};
 use super::{
-    Insert, QuotaDebit, Store, StoreError, decode, encode, origin_key, quota_key, user_key,
+    Insert, QuotaDebit, RemoteRequest, Reservation, SpendCaps, SpendEntry, SpendState, Store,
+    StoreError, decode, encode, origin_key, quota_key, user_key,
 };
 
 /// Trees are named with a format version so a later layout can live beside this one.
@@ -12,6 +14,13 @@ const JOBS: &str = "v1/jobs";
 const ORIGINS: &str = "v1/origins";
 const USERS: &str = "v1/users";
 const QUOTA: &str = "v1/quota";
+const REMOTE: &str = "v1/remote_requests";
+/// Ledger entries under a dense sequence number, so they list in the order they were made.
+const SPEND: &str = "v1/spend";
+/// Per-day totals (`{day}/all`, `{day}/user/{platform}/{id}`), each job's open reservation
+/// (`open/{job}` → entry key) and the entry counter.
+const SPEND_INDEX: &str = "v1/spend_index";
+const NEXT_SPEND: &str = "next_entry";
 const BOOT_EPOCH: &[u8] = b"v1/boot_epoch";
 const NEXT_JOB_ID: &[u8] = b"v1/next_job_id";
 
@@ -23,6 +32,9 @@ pub struct SledStore {
     origins: sled::Tree,
     users: sled::Tree,
     quota: sled::Tree,
+    remote: sled::Tree,
+    spend: sled::Tree,
+    spend_index: sled::Tree,
 }
 
 impl SledStore {
@@ -39,6 +51,9 @@ impl SledStore {
             origins: db.open_tree(ORIGINS)?,
             users: db.open_tree(USERS)?,
             quota: db.open_tree(QUOTA)?,
+            remote: db.open_tree(REMOTE)?,
+            spend: db.open_tree(SPEND)?,
+            spend_index: db.open_tree(SPEND_INDEX)?,
             db,
         })
     }
@@ -167,6 +182,150 @@ impl Store for SledStore {
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
+    }
+
+    fn put_remote_request(&self, request: &RemoteRequest) -> Result<(), StoreError> {
+        self.remote
+            .insert(request.job.0.to_be_bytes(), encode(request))?;
+        // The only window in which a crash can make us pay twice is between fal's answer and
+        // this flush; keep it as short as a disk write.
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn remote_request(&self, job: JobId) -> Result<Option<RemoteRequest>, StoreError> {
+        self.remote
+            .get(job.0.to_be_bytes())?
+            .map(|bytes| decode(&bytes, || format!("remote request of job {job}")))
+            .transpose()
+    }
+
+    fn remove_remote_request(&self, job: JobId) -> Result<(), StoreError> {
+        self.remote.remove(job.0.to_be_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn reserve_spend(
+        &self,
+        entry: &SpendEntry,
+        caps: &SpendCaps,
+    ) -> Result<Reservation, StoreError> {
+        let open_key = open_spend_key(entry.job);
+        let user_key = spend_total_key(entry.day, Some(&entry.user));
+        let all_key = spend_total_key(entry.day, None);
+        let mut record = entry.clone();
+        record.state = SpendState::Reserved;
+        let outcome = (&self.spend, &self.spend_index)
+            .transaction(|(spend, index)| {
+                if let Some(key) = index.get(open_key.as_bytes())? {
+                    let existing = spend.get(&key)?.map(|bytes| {
+                        decode::<SpendEntry>(&bytes, || format!("spend entry of job {}", entry.job))
+                    });
+                    match existing {
+                        Some(Ok(existing)) => return Ok(Reservation::AlreadyReserved(existing)),
+                        Some(Err(e)) => {
+                            return Err(ConflictableTransactionError::Abort(e));
+                        }
+                        // A dangling pointer: treat the job as holding nothing.
+                        None => {}
+                    }
+                }
+                let read = |key: &str| -> Result<u64, ConflictableTransactionError<StoreError>> {
+                    Ok(index.get(key.as_bytes())?.map(|v| be_u64(&v)).unwrap_or(0))
+                };
+                let (user_spent, all_spent) = (read(&user_key)?, read(&all_key)?);
+                if let Some(refusal) = over_cap(record.micro_usd, user_spent, all_spent, caps) {
+                    return Ok(refusal);
+                }
+                let seq = read(NEXT_SPEND)? + 1;
+                index.insert(NEXT_SPEND.as_bytes(), &seq.to_be_bytes())?;
+                index.insert(
+                    user_key.as_bytes(),
+                    &(user_spent + record.micro_usd).to_be_bytes(),
+                )?;
+                index.insert(
+                    all_key.as_bytes(),
+                    &(all_spent + record.micro_usd).to_be_bytes(),
+                )?;
+                spend.insert(&seq.to_be_bytes(), encode(&record))?;
+                index.insert(open_key.as_bytes(), &seq.to_be_bytes())?;
+                Ok(Reservation::Reserved)
+            })
+            .map_err(transaction_error)?;
+        if outcome == Reservation::Reserved {
+            self.db.flush()?;
+        }
+        Ok(outcome)
+    }
+
+    fn close_spend(
+        &self,
+        job: JobId,
+        outcome: SpendState,
+    ) -> Result<Option<SpendEntry>, StoreError> {
+        let open_key = open_spend_key(job);
+        let closed = (&self.spend, &self.spend_index)
+            .transaction(|(spend, index)| {
+                let Some(key) = index.remove(open_key.as_bytes())? else {
+                    return Ok(None);
+                };
+                let Some(bytes) = spend.get(&key)? else {
+                    return Ok(None);
+                };
+                let mut entry: SpendEntry = decode(&bytes, || format!("spend entry of job {job}"))
+                    .map_err(ConflictableTransactionError::Abort)?;
+                entry.state = outcome;
+                spend.insert(&key, encode(&entry))?;
+                if outcome == SpendState::Refunded {
+                    for total in [
+                        spend_total_key(entry.day, Some(&entry.user)),
+                        spend_total_key(entry.day, None),
+                    ] {
+                        let old = index
+                            .get(total.as_bytes())?
+                            .map(|v| be_u64(&v))
+                            .unwrap_or(0);
+                        index.insert(
+                            total.as_bytes(),
+                            &old.saturating_sub(entry.micro_usd).to_be_bytes(),
+                        )?;
+                    }
+                }
+                Ok(Some(entry))
+            })
+            .map_err(transaction_error)?;
+        self.db.flush()?;
+        Ok(closed)
+    }
+
+    fn spent(&self, day: u64, user: Option<&UserKey>) -> Result<u64, StoreError> {
+        Ok(self
+            .spend_index
+            .get(spend_total_key(day, user).as_bytes())?
+            .map(|v| be_u64(&v))
+            .unwrap_or(0))
+    }
+
+    fn spend_entries(&self) -> Result<Vec<SpendEntry>, StoreError> {
+        self.spend
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&value, || format!("spend entry {}", be_u64(&key)))
+            })
+            .collect()
+    }
+}
+
+fn open_spend_key(job: JobId) -> String {
+    format!("open/{:020}", job.0)
+}
+
+fn transaction_error(e: TransactionError<StoreError>) -> StoreError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Sled(e),
     }
 }
 

@@ -119,6 +119,20 @@ fn contract(store: &dyn Store) {
 #[test]
 fn memory_store_keeps_the_contract() {
     contract(&MemoryStore::new());
+    remote_and_spend_contract(&MemoryStore::new());
+}
+
+#[test]
+fn sled_store_keeps_the_remote_and_spend_contract_across_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let entries = {
+        let store = SledStore::open(dir.path()).expect("open");
+        remote_and_spend_contract(&store);
+        store.spend_entries().expect("entries")
+    };
+    let reopened = SledStore::open(dir.path()).expect("reopen");
+    assert_eq!(reopened.spend_entries().expect("entries"), entries);
+    assert_eq!(reopened.spent(100, None).expect("spent"), 200_000);
 }
 
 #[test]
@@ -149,5 +163,115 @@ fn a_database_that_cannot_be_opened_names_its_path() {
     assert!(
         err.to_string().contains(&file.path().display().to_string()),
         "{err}"
+    );
+}
+
+fn remote_and_spend_contract(store: &dyn Store) {
+    let alice = UserKey::new(Platform::Telegram, "1");
+    let bob = UserKey::new(Platform::Discord, "2");
+    let request = RemoteRequest {
+        job: loopsmith_protocol::JobId(7),
+        backend: "pika".into(),
+        endpoint: "fal-ai/pika/v2.2/text-to-video".into(),
+        request_id: "r-1".into(),
+        status_url: "https://queue.fal.run/fal-ai/pika/requests/r-1/status".into(),
+        response_url: "https://queue.fal.run/fal-ai/pika/requests/r-1".into(),
+        cancel_url: "https://queue.fal.run/fal-ai/pika/requests/r-1/cancel".into(),
+        submitted_ms: 5,
+    };
+    let job7 = request.job;
+    assert_eq!(store.remote_request(job7).expect("read"), None);
+    store.put_remote_request(&request).expect("put");
+    assert_eq!(store.remote_request(job7).expect("read"), Some(request));
+    store.remove_remote_request(job7).expect("remove");
+    assert_eq!(store.remote_request(job7).expect("read"), None);
+
+    let caps = SpendCaps {
+        user_micro_usd: 500_000,
+        global_micro_usd: 500_000,
+    };
+    let entry = |job: u64, user: &UserKey| SpendEntry {
+        job: loopsmith_protocol::JobId(job),
+        user: user.clone(),
+        day: 100,
+        micro_usd: 200_000,
+        state: SpendState::Reserved,
+        what: "pika text-to-video 720p 5s".into(),
+    };
+    assert_eq!(
+        store
+            .reserve_spend(&entry(1, &alice), &caps)
+            .expect("reserve"),
+        Reservation::Reserved
+    );
+    // A restart resuming job 1 finds its reservation instead of counting it twice.
+    assert_eq!(
+        store
+            .reserve_spend(&entry(1, &alice), &caps)
+            .expect("reserve"),
+        Reservation::AlreadyReserved(entry(1, &alice))
+    );
+    assert_eq!(
+        store
+            .reserve_spend(&entry(2, &alice), &caps)
+            .expect("reserve"),
+        Reservation::Reserved
+    );
+    assert_eq!(
+        store
+            .reserve_spend(&entry(3, &alice), &caps)
+            .expect("reserve"),
+        Reservation::OverUserCap {
+            spent: 400_000,
+            cap: 500_000
+        },
+        "a third $0.20 would pass alice's $0.50"
+    );
+    assert_eq!(
+        store
+            .reserve_spend(&entry(4, &bob), &caps)
+            .expect("reserve"),
+        Reservation::OverGlobalCap {
+            spent: 400_000,
+            cap: 500_000
+        },
+        "bob has spent nothing, but everyone together would pass $0.50"
+    );
+    assert_eq!(store.spent(100, Some(&alice)).expect("spent"), 400_000);
+    assert_eq!(store.spent(100, None).expect("spent"), 400_000);
+    assert_eq!(store.spent(101, None).expect("spent"), 0, "a new day");
+
+    let settled = store
+        .close_spend(loopsmith_protocol::JobId(1), SpendState::Settled)
+        .expect("settle")
+        .expect("job 1 had a reservation");
+    assert_eq!(settled.state, SpendState::Settled);
+    assert_eq!(
+        store.spent(100, None).expect("spent"),
+        400_000,
+        "settled stays counted"
+    );
+    store
+        .close_spend(loopsmith_protocol::JobId(2), SpendState::Refunded)
+        .expect("refund")
+        .expect("job 2 had a reservation");
+    assert_eq!(store.spent(100, Some(&alice)).expect("spent"), 200_000);
+    assert_eq!(store.spent(100, None).expect("spent"), 200_000);
+    assert_eq!(
+        store
+            .close_spend(loopsmith_protocol::JobId(2), SpendState::Settled)
+            .expect("close"),
+        None,
+        "a closed reservation cannot be closed again"
+    );
+    let states: Vec<_> = store
+        .spend_entries()
+        .expect("entries")
+        .into_iter()
+        .map(|e| (e.job.0, e.state))
+        .collect();
+    assert_eq!(
+        states,
+        vec![(1, SpendState::Settled), (2, SpendState::Refunded)]
     );
 }

@@ -1,0 +1,168 @@
+//! The render backends a command builds from settings and secrets, in `engine.backend_order`,
+//! behind the fallback router. `generate` uses it now; `serve` will use the same.
+//!
+//! Building is in two steps because they need different things: [`plan`] loads the local
+//! model (slow, and it reports a bad model path before anything else happens) and checks that
+//! Pika can run; [`Plan::into_router`] adds Pika, which needs the store for its spend ledger
+//! and its resumable requests.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use loopsmith_config::{PikaSettings, Secrets, Settings};
+use loopsmith_engine::pika::{PikaBackend, PikaOptions, TokioClock};
+use loopsmith_engine::{Backend, CancellationToken, LocalBackend, Router, RouterPolicy, Store};
+use loopsmith_models::bundle::Bundle;
+use loopsmith_models::pipeline::Pipeline;
+
+use crate::{Failure, error_chain};
+
+/// Which backends a command wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted {
+    /// Every configured backend, in `engine.backend_order`.
+    All,
+    Local,
+    Pika,
+}
+
+/// What could be built, and why the rest could not.
+#[derive(Debug)]
+pub struct Plan {
+    local: Option<LocalBackend>,
+    pika: Option<PikaSetup>,
+    /// One reason per missing backend, for the user.
+    missing: Vec<String>,
+}
+
+/// Pika's options, and the secrets holding its key (their Debug shows no values).
+#[derive(Debug)]
+struct PikaSetup {
+    options: PikaOptions,
+    secrets: Secrets,
+}
+
+/// Loads what `wanted` asks for. Outer errors are bad settings (a model path that does not
+/// open, settings Pika cannot use); a backend that is merely off or unconfigured is noted in
+/// the plan instead.
+pub fn plan(settings: &Settings, secrets: Secrets, wanted: Wanted) -> Result<Plan, Failure> {
+    let mut plan = Plan {
+        local: None,
+        pika: None,
+        missing: Vec::new(),
+    };
+    if wanted != Wanted::Pika {
+        match local_backend(settings)? {
+            Ok(local) => plan.local = Some(local),
+            Err(why) => plan.missing.push(why),
+        }
+    }
+    if wanted != Wanted::Local {
+        match pika_setup(&settings.pika, secrets)? {
+            Ok(pika) => plan.pika = Some(pika),
+            Err(why) => plan.missing.push(why),
+        }
+    }
+    Ok(plan)
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.local.is_none() && self.pika.is_none()
+    }
+
+    /// Why backends are missing, joined for one message.
+    pub fn missing(&self) -> String {
+        self.missing.join(", and ")
+    }
+
+    /// The router over the built backends, in `engine.backend_order`; backends the order
+    /// leaves out are not used. Cancel `stopping` before the engine's shutdown interrupts
+    /// running jobs, so a Pika job keeps its paid request for the next start to resume.
+    pub fn into_router(
+        self,
+        settings: &Settings,
+        store: Arc<dyn Store>,
+        stopping: CancellationToken,
+    ) -> Result<Router, Failure> {
+        let mut built: Vec<Arc<dyn Backend>> = Vec::new();
+        if let Some(local) = self.local {
+            built.push(Arc::new(local));
+        }
+        if let Some(pika) = self.pika {
+            let backend = PikaBackend::new(
+                pika.options,
+                pika.secrets.fal_key,
+                store,
+                Arc::new(TokioClock::new()),
+            )
+            .map_err(|e| Failure::Input(error_chain(&e)))?
+            .with_stopping(stopping);
+            built.push(Arc::new(backend));
+        }
+        let names: Vec<String> = built.iter().map(|b| b.name().to_string()).collect();
+        let mut ordered = Vec::with_capacity(built.len());
+        for name in &settings.engine.backend_order {
+            if let Some(i) = built.iter().position(|b| b.name() == name.as_str()) {
+                ordered.push(built.swap_remove(i));
+            }
+        }
+        if ordered.is_empty() {
+            let mut message = format!(
+                "engine.backend_order lists none of the backends this build has ({})",
+                names.join(", ")
+            );
+            if !self.missing.is_empty() {
+                message.push_str(&format!("; {}", self.missing.join("; ")));
+            }
+            return Err(Failure::Input(message));
+        }
+        Ok(Router::with_policy(
+            ordered,
+            RouterPolicy::from_settings(&settings.engine),
+        ))
+    }
+}
+
+/// The local backend from `local.model`, or why there is none.
+fn local_backend(settings: &Settings) -> Result<Result<LocalBackend, String>, Failure> {
+    if !settings.local.enabled {
+        return Ok(Err(
+            "the local backend is disabled (local.enabled = false)".into()
+        ));
+    }
+    if settings.local.model == "embedded" {
+        return Ok(Err(
+            "the embedded default model is not part of this build yet (point local.model at a model bundle folder)".into(),
+        ));
+    }
+    let bundle = Bundle::open(Path::new(&settings.local.model))
+        .map_err(|e| Failure::Input(format!("local.model: {}", error_chain(&e))))?;
+    let runtime = crate::models::runtime(settings)?;
+    let provider = runtime.provider().to_string();
+    let pipeline = Pipeline::load(&bundle, runtime)
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!(error_chain(&e))))?;
+    Ok(Ok(LocalBackend::new(
+        pipeline,
+        provider,
+        settings.local.capacity as usize,
+    )))
+}
+
+/// Pika's options and key, or why it cannot run.
+fn pika_setup(
+    settings: &PikaSettings,
+    secrets: Secrets,
+) -> Result<Result<PikaSetup, String>, Failure> {
+    if !settings.enabled {
+        return Ok(Err("Pika is disabled (pika.enabled = false)".into()));
+    }
+    if secrets.fal_key.is_none() {
+        return Ok(Err(
+            "Pika is enabled but FAL_KEY is not set (set it in the environment or in engine.secrets_file)".into(),
+        ));
+    };
+    let options =
+        PikaOptions::from_settings(settings).map_err(|e| Failure::Input(error_chain(&e)))?;
+    Ok(Ok(PikaSetup { options, secrets }))
+}
