@@ -56,11 +56,13 @@ fn client_messages() -> Vec<ClientMsg> {
         ClientMsg::Hello {
             protocol: PROTOCOL_VERSION,
             client: "test".into(),
+            operator: Some("ann".into()),
             token: Some(Token::new("s3cret")),
         },
         ClientMsg::Hello {
             protocol: 99,
             client: "old".into(),
+            operator: None,
             token: None,
         },
         ClientMsg::Submit {
@@ -246,6 +248,7 @@ fn the_hello_frame_has_a_stable_shape() {
     let hello = ClientMsg::Hello {
         protocol: 1,
         client: "c".into(),
+        operator: None,
         token: None,
     };
     assert_eq!(
@@ -267,6 +270,7 @@ fn tokens_never_show_in_debug_output() {
     let hello = ClientMsg::Hello {
         protocol: 1,
         client: "c".into(),
+        operator: None,
         token: Some(Token::new("hunter2-very-secret")),
     };
     let debug = format!("{hello:?}");

@@ -38,6 +38,10 @@ pub enum ClientMsg {
         protocol: u32,
         /// Who is connecting, e.g. `loopsmith-console 0.1.0`; shown in the server's log.
         client: String,
+        /// The operator's name (their login); the console's submissions are made as
+        /// `console:<operator>`. The server falls back to `operator` when absent or unusable.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<String>,
         /// Required over TCP; ignored on the Unix socket, whose file mode is the access check.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<Token>,

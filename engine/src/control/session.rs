@@ -1,0 +1,567 @@
+//! One console connection: handshake, snapshot, then commands in and updates out.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use loopsmith_protocol::control::{
+    BackendRow, ClientMsg, FrameError, Outcome, PROTOCOL_VERSION, ServerMsg, Snapshot, UserRow,
+    frame::read_frame_limited, read_frame, write_frame,
+};
+use loopsmith_protocol::{
+    Job, JobEvent, JobId, JobState, Overrides, ParamDefaults, Platform, UserKey,
+};
+use subtle::ConstantTimeEq;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::{Access, SNAPSHOT_JOBS, Shared, preview};
+use crate::Backend as _;
+use crate::request::GenerationRequest;
+use crate::{Engine, Error};
+
+/// An unauthenticated peer gets this long, and this many bytes, to say hello.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HELLO_MAX_BYTES: usize = 64 * 1024;
+/// Backend health has no events; it is looked at this often and sent only when it changed.
+const BACKEND_POLL: Duration = Duration::from_secs(1);
+const OUTBOX: usize = 512;
+
+pub(crate) async fn run<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    access: Access,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let operator = match handshake(&shared, &mut reader, &mut writer, &access).await {
+        Ok(operator) => operator,
+        Err(reason) => {
+            let _ = write_frame(&mut writer, &ServerMsg::Refused { reason }).await;
+            return;
+        }
+    };
+
+    // Reading is not cancel-safe (a frame half read would be lost), so it gets its own task.
+    let (in_tx, mut inbox) = mpsc::channel::<Result<ClientMsg, String>>(64);
+    let reader_task = tokio::spawn(async move {
+        loop {
+            match read_frame::<_, ClientMsg>(&mut reader).await {
+                Ok(Some(message)) => {
+                    if in_tx.send(Ok(message)).await.is_err() {
+                        return;
+                    }
+                }
+                // The length prefix kept the stream in step: report the bad frame, carry on.
+                Err(FrameError::Malformed(problem)) => {
+                    if in_tx.send(Err(problem)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    warn!(error = %e, "control session ended");
+                    return;
+                }
+            }
+        }
+    });
+    let (out, mut outbox) = mpsc::channel::<ServerMsg>(OUTBOX);
+    let writer_task = tokio::spawn(async move {
+        while let Some(message) = outbox.recv().await {
+            if write_frame(&mut writer, &message).await.is_err() {
+                return;
+            }
+        }
+    });
+
+    let session = Session {
+        shared: shared.clone(),
+        operator,
+        out,
+    };
+    session.serve(&mut inbox, shutdown).await;
+    reader_task.abort();
+    // Let what was queued go out (a final reply), then close.
+    drop(session);
+    let _ = writer_task.await;
+}
+
+async fn handshake<R, W>(
+    shared: &Shared,
+    reader: &mut R,
+    writer: &mut W,
+    access: &Access,
+) -> Result<UserKey, String>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let first = tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        read_frame_limited::<_, ClientMsg>(reader, HELLO_MAX_BYTES),
+    )
+    .await
+    .map_err(|_| "no hello within 10 seconds".to_string())?
+    .map_err(|e| e.to_string())?;
+    let Some(ClientMsg::Hello {
+        protocol,
+        client,
+        operator,
+        token,
+    }) = first
+    else {
+        return Err("the first message must be a hello".into());
+    };
+    if protocol != PROTOCOL_VERSION {
+        return Err(format!(
+            "this server speaks control protocol {PROTOCOL_VERSION} and the console speaks \
+             {protocol}; run the same loopsmith version on both ends"
+        ));
+    }
+    if let Access::Token(expected) = access {
+        let given = token.as_ref().map(|t| t.expose().as_bytes()).unwrap_or(b"");
+        // Constant time in the token's content; only a length mismatch returns early.
+        if !bool::from(given.ct_eq(expected.expose().as_bytes())) {
+            warn!(client = %client, "control connection refused: wrong or missing token");
+            return Err("a valid control token is required".into());
+        }
+    }
+    let operator = UserKey::new(Platform::Console, operator_name(operator.as_deref()));
+    info!(client = %client, operator = %operator, "console attached");
+    write_frame(
+        writer,
+        &ServerMsg::Welcome {
+            protocol: PROTOCOL_VERSION,
+            server: shared.server.clone(),
+            operator: operator.clone(),
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(operator)
+}
+
+/// A login-like name, or `operator`: it ends up in job records and log lines.
+fn operator_name(given: Option<&str>) -> String {
+    match given {
+        Some(name)
+            if !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c)) =>
+        {
+            name.to_string()
+        }
+        _ => "operator".to_string(),
+    }
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    operator: UserKey,
+    out: mpsc::Sender<ServerMsg>,
+}
+
+impl Session {
+    async fn serve(
+        &self,
+        inbox: &mut mpsc::Receiver<Result<ClientMsg, String>>,
+        shutdown: CancellationToken,
+    ) {
+        // Subscribe before the snapshot is taken so nothing between the two is missed.
+        let mut events = self.shared.engine.subscribe();
+        let (recent_logs, mut logs) = self.shared.logs.subscribe();
+        let mut known: HashMap<JobId, &'static str> = HashMap::new();
+        if !self.send_snapshot(recent_logs, &mut known).await {
+            return;
+        }
+        let mut last_backends = self.backend_rows();
+        let mut poll = tokio::time::interval(BACKEND_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let alive = tokio::select! {
+                _ = shutdown.cancelled() => false,
+                message = inbox.recv() => match message {
+                    None => false,
+                    Some(Err(problem)) => self.send(ServerMsg::ProtocolError { message: problem }).await,
+                    Some(Ok(ClientMsg::Refresh)) => {
+                        let (recent, _) = self.shared.logs.subscribe();
+                        self.send_snapshot(recent, &mut known).await
+                    }
+                    Some(Ok(command)) => {
+                        self.command(command);
+                        true
+                    }
+                },
+                event = events.recv() => match event {
+                    Ok(event) => self.forward(event, &mut known).await,
+                    // Fell behind: a snapshot is cheaper to reason about than a gap.
+                    Err(RecvError::Lagged(_)) => {
+                        let (recent, _) = self.shared.logs.subscribe();
+                        self.send_snapshot(recent, &mut known).await
+                    }
+                    Err(RecvError::Closed) => false,
+                },
+                line = logs.recv() => match line {
+                    Ok(line) => self.send(ServerMsg::Log(line)).await,
+                    Err(RecvError::Lagged(_)) => true,
+                    Err(RecvError::Closed) => true,
+                },
+                _ = poll.tick() => {
+                    let rows = self.backend_rows();
+                    if rows == last_backends {
+                        true
+                    } else {
+                        last_backends = rows.clone();
+                        self.send(ServerMsg::Backends {
+                            backends: rows,
+                            queue_len: self.shared.engine.queue_len() as u64,
+                        })
+                        .await
+                    }
+                }
+            };
+            if !alive {
+                return;
+            }
+        }
+    }
+
+    async fn send(&self, message: ServerMsg) -> bool {
+        self.out.send(message).await.is_ok()
+    }
+
+    fn backend_rows(&self) -> Vec<BackendRow> {
+        self.shared.backends.iter().map(|b| b.row()).collect()
+    }
+
+    async fn send_snapshot(
+        &self,
+        logs: Vec<loopsmith_protocol::control::LogLine>,
+        known: &mut HashMap<JobId, &'static str>,
+    ) -> bool {
+        match snapshot(&self.shared, logs).await {
+            Ok(snapshot) => {
+                known.clear();
+                known.extend(snapshot.jobs.iter().map(|j| (j.id, j.state.name())));
+                self.send(ServerMsg::Snapshot(Box::new(snapshot))).await
+            }
+            Err(e) => {
+                warn!(error = %e, source = ?std::error::Error::source(&e), "cannot build a console snapshot");
+                self.send(ServerMsg::ProtocolError {
+                    message: format!("the server could not read its jobs: {e}"),
+                })
+                .await
+            }
+        }
+    }
+
+    /// A progress tick goes out as the event; a job's first appearance or a change of state
+    /// goes out as the full record, which carries the timings and artifacts the event lacks.
+    async fn forward(&self, event: JobEvent, known: &mut HashMap<JobId, &'static str>) -> bool {
+        let name = event.state.name();
+        let first = !known.contains_key(&event.job);
+        if known.get(&event.job) == Some(&name) {
+            return self.send(ServerMsg::Event(event)).await;
+        }
+        known.insert(event.job, name);
+        let engine = &self.shared.engine;
+        match engine.job(event.job).await {
+            Ok(Some(mut job)) => {
+                // The broadcast may be ahead of the store (a progress tick is not saved).
+                job.state = event.state.clone();
+                if !self.send(ServerMsg::Job(Box::new(job))).await {
+                    return false;
+                }
+                if (event.position.is_some() || event.eta_ms.is_some())
+                    && !self.send(ServerMsg::Event(event.clone())).await
+                {
+                    return false;
+                }
+                if first && let Ok(row) = user_row(engine, &event.user, None).await {
+                    return self.send(ServerMsg::User(row)).await;
+                }
+                true
+            }
+            _ => self.send(ServerMsg::Event(event)).await,
+        }
+    }
+
+    /// Runs a command on its own task so a slow one (a preview decode) never holds up updates.
+    fn command(&self, command: ClientMsg) {
+        let shared = self.shared.clone();
+        let operator = self.operator.clone();
+        let out = self.out.clone();
+        tokio::spawn(async move {
+            for message in execute(&shared, &operator, command).await {
+                if out.send(message).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+fn reply(req: u64, result: Result<(String, Option<JobId>), String>) -> ServerMsg {
+    ServerMsg::Reply {
+        req,
+        outcome: match result {
+            Ok((message, job)) => Outcome::Ok { message, job },
+            Err(message) => Outcome::Err { message },
+        },
+    }
+}
+
+async fn execute(shared: &Shared, operator: &UserKey, command: ClientMsg) -> Vec<ServerMsg> {
+    let engine = &shared.engine;
+    match command {
+        ClientMsg::Hello { .. } => vec![ServerMsg::ProtocolError {
+            message: "hello was already received on this connection".into(),
+        }],
+        ClientMsg::Refresh => Vec::new(),
+        ClientMsg::Submit {
+            req,
+            prompt,
+            overrides,
+        } => {
+            let mut request = GenerationRequest::new(operator.clone(), prompt);
+            request.overrides = overrides;
+            vec![reply(req, submit(engine, request).await)]
+        }
+        ClientMsg::Cancel { req, job } => {
+            let result = engine
+                .cancel(job, operator)
+                .await
+                .map(|()| (format!("job {job}: cancel requested"), Some(job)))
+                .map_err(|e| e.to_string());
+            if result.is_ok() {
+                info!(job = %job, by = %operator, "cancel from the console");
+            }
+            vec![reply(req, result)]
+        }
+        ClientMsg::Retry { req, job } => {
+            let result = match engine.job(job).await {
+                Ok(Some(old)) if old.state.is_terminal() => {
+                    let request = retry_request(&old);
+                    submit(engine, request).await.map(|(_, new)| {
+                        (
+                            format!("job {job} retried as job {}", new.map_or(0, |j| j.0)),
+                            new,
+                        )
+                    })
+                }
+                Ok(Some(old)) => Err(format!(
+                    "job {job} is still {}; only a finished job can be retried",
+                    old.state.name()
+                )),
+                Ok(None) => Err(Error::NoSuchJob(job).to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            vec![reply(req, result)]
+        }
+        ClientMsg::SetStyle { req, user, style } => {
+            let result = engine.set_style(&user, style).await;
+            user_update(engine, req, &user, result, "style saved").await
+        }
+        ClientMsg::SetBanned { req, user, banned } => {
+            let result = engine.set_banned(&user, banned).await;
+            if result.is_ok() {
+                info!(user = %user, banned, by = %operator, "ban changed from the console");
+            }
+            let done = if banned { "banned" } else { "unbanned" };
+            user_update(engine, req, &user, result, done).await
+        }
+        ClientMsg::SetBackendPaused {
+            req,
+            backend,
+            paused,
+        } => {
+            let Some(found) = shared.backends.iter().find(|b| b.name() == backend) else {
+                let names: Vec<&str> = shared.backends.iter().map(|b| b.name()).collect();
+                return vec![reply(
+                    req,
+                    Err(format!(
+                        "there is no backend called {backend}; this server has {}",
+                        if names.is_empty() {
+                            "none the console can pause".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    )),
+                )];
+            };
+            found.set_paused(paused);
+            info!(backend = %backend, paused, by = %operator, "backend pause changed from the console");
+            let verb = if paused { "paused" } else { "resumed" };
+            vec![
+                reply(req, Ok((format!("{backend} {verb}"), None))),
+                ServerMsg::Backends {
+                    backends: shared.backends.iter().map(|b| b.row()).collect(),
+                    queue_len: engine.queue_len() as u64,
+                },
+            ]
+        }
+        ClientMsg::Preview { req, job, max_side } => match engine.job(job).await {
+            Ok(Some(Job {
+                state: JobState::Done { artifacts },
+                ..
+            })) => {
+                let decoded =
+                    tokio::task::spawn_blocking(move || preview(job, &artifacts, max_side)).await;
+                match decoded {
+                    Ok(Ok(preview)) => vec![ServerMsg::Preview { req, preview }],
+                    Ok(Err(problem)) => vec![reply(req, Err(problem))],
+                    Err(e) => vec![reply(req, Err(format!("the preview decoder failed: {e}")))],
+                }
+            }
+            Ok(Some(other)) => vec![reply(
+                req,
+                Err(format!(
+                    "job {job} is {}; a preview exists once it is done",
+                    other.state.name()
+                )),
+            )],
+            Ok(None) => vec![reply(req, Err(Error::NoSuchJob(job).to_string()))],
+            Err(e) => vec![reply(req, Err(e.to_string()))],
+        },
+    }
+}
+
+async fn submit(
+    engine: &Engine,
+    request: GenerationRequest,
+) -> Result<(String, Option<JobId>), String> {
+    let submitted = engine.submit(request).await.map_err(|e| e.to_string())?;
+    let place = submitted
+        .position
+        .map(|p| format!(" at position {p}"))
+        .unwrap_or_default();
+    // Events reach the console through the engine-wide broadcast; this stream is not needed.
+    Ok((
+        format!("job {} queued{place}", submitted.job),
+        Some(submitted.job),
+    ))
+}
+
+/// The same request again, for the same user: the prompt as they typed it and every resolved
+/// option pinned, the seed included, so the retry renders what the original was meant to.
+fn retry_request(job: &Job) -> GenerationRequest {
+    let p = &job.params;
+    let mut request = GenerationRequest::new(job.user.clone(), p.user_prompt.clone());
+    request.overrides = Overrides {
+        params: ParamDefaults {
+            negative_prompt: Some(p.negative_prompt.clone()).filter(|n| !n.is_empty()),
+            duration_secs: Some(p.duration_secs),
+            fps: Some(p.fps),
+            aspect: Some(p.aspect),
+            motion: Some(p.motion),
+            guidance: p.guidance,
+        },
+        seed: Some(p.seed),
+        style: Some(p.style.clone()),
+        outputs: Some(p.outputs.clone()),
+        backend: Some(p.backend),
+        fit: Some(p.fit),
+        timing: Some(p.timing),
+        seamless_loop: Some(p.seamless_loop),
+    };
+    request
+}
+
+async fn user_update(
+    engine: &Engine,
+    req: u64,
+    user: &UserKey,
+    result: Result<(), Error>,
+    done: &str,
+) -> Vec<ServerMsg> {
+    match result {
+        Ok(()) => {
+            let mut out = vec![reply(req, Ok((format!("{user}: {done}"), None)))];
+            if let Ok(row) = user_row(engine, user, None).await {
+                out.push(ServerMsg::User(row));
+            }
+            out
+        }
+        Err(e) => vec![reply(req, Err(e.to_string()))],
+    }
+}
+
+async fn user_row(
+    engine: &Engine,
+    key: &UserKey,
+    jobs_total: Option<u64>,
+) -> Result<UserRow, Error> {
+    let profile = engine.user(key).await?;
+    let quota_used = engine.quota_used_today(key).await?;
+    let jobs_total = match jobs_total {
+        Some(n) => n,
+        None => engine
+            .jobs()
+            .await?
+            .iter()
+            .filter(|j| &j.user == key)
+            .count() as u64,
+    };
+    Ok(UserRow {
+        key: profile.key,
+        name: profile.name,
+        style: profile.style,
+        banned: profile.banned,
+        quota_used,
+        quota_limit: engine.daily_quota(),
+        jobs_total,
+        // Spending is not tracked per user by this engine yet.
+        spend_usd: None,
+    })
+}
+
+async fn snapshot(
+    shared: &Shared,
+    logs: Vec<loopsmith_protocol::control::LogLine>,
+) -> Result<Snapshot, Error> {
+    let engine = &shared.engine;
+    let mut jobs = engine.jobs().await?;
+    let mut per_user: BTreeMap<UserKey, u64> = BTreeMap::new();
+    for job in &jobs {
+        *per_user.entry(job.user.clone()).or_default() += 1;
+    }
+    if jobs.len() > SNAPSHOT_JOBS {
+        jobs.drain(..jobs.len() - SNAPSHOT_JOBS);
+    }
+    let mut users = Vec::with_capacity(per_user.len());
+    for (key, total) in per_user {
+        users.push(user_row(engine, &key, Some(total)).await?);
+    }
+    Ok(Snapshot {
+        jobs,
+        users,
+        backends: shared.backends.iter().map(|b| b.row()).collect(),
+        queue_len: engine.queue_len() as u64,
+        logs,
+        // This engine has no spend ledger yet; the console says so instead of showing 0.
+        spend: None,
+        now_ms: crate::now_ms(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operator_names_are_login_like_or_replaced() {
+        assert_eq!(operator_name(Some("ann.b-1")), "ann.b-1");
+        assert_eq!(operator_name(Some("")), "operator");
+        assert_eq!(operator_name(Some("a b")), "operator");
+        assert_eq!(operator_name(Some(&"x".repeat(65))), "operator");
+        assert_eq!(operator_name(None), "operator");
+    }
+}
