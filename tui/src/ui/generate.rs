@@ -56,9 +56,9 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     lines.push(Line::from(""));
     lines.push(
         Line::from(if g.editing {
-            "Enter: submit   Tab: next field   ← →: options   Esc: stop editing"
+            "Enter submit · Tab field · ← → option · Esc done"
         } else {
-            "i: edit   Enter: edit   q: quit"
+            "i or Enter: edit the form · q: quit"
         })
         .dim(),
     );

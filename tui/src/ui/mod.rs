@@ -108,9 +108,9 @@ fn draw_banner(frame: &mut Frame<'_>, area: Rect, app: &App) {
             reason,
             retry_in_ms,
         } => format!(
-            " DISCONNECTED from {}: {reason}. Retrying in {}; what you see is from before. ",
+            " DISCONNECTED · retrying in {} · {reason} · {} · data shown is from before ",
+            duration(*retry_in_ms),
             app.target,
-            duration(*retry_in_ms)
         ),
         Conn::Connecting { attempt } => {
             format!(" Connecting to {} (attempt {attempt})… ", app.target)
