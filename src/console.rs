@@ -6,7 +6,8 @@
 //! `<data_dir>/console.log` (and, embedded, to the Logs screen through the log tap).
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,10 +37,13 @@ pub fn run(settings: &Settings, args: ConsoleArgs) -> Result<(), Failure> {
         ));
     }
     let tap = LogTap::new();
-    init_file_logging(
+    let log_path = init_file_logging(
         &settings.storage.data_dir,
         args.embedded.then(|| tap.clone()),
     )?;
+    // Native libraries in the engine (openh264, libvpx) write straight to fd 2; under the UI
+    // that would tear the screen, so fd 2 goes to the log file until the console exits.
+    let _stderr = StderrToFile::redirect(&log_path)?;
     let operator = std::env::var("USER").ok();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -185,7 +189,7 @@ fn local_backend(settings: &Settings) -> Result<Arc<ControlledBackend>, Failure>
 
 /// Logs to `<data_dir>/console.log`, never to the terminal; embedded, also to the log tap
 /// that feeds the Logs screen. Filtered by LOOPSMITH_LOG (default `info`).
-fn init_file_logging(data_dir: &Path, tap: Option<LogTap>) -> Result<(), Failure> {
+fn init_file_logging(data_dir: &Path, tap: Option<LogTap>) -> Result<PathBuf, Failure> {
     std::fs::create_dir_all(data_dir)
         .map_err(|e| Failure::Input(format!("cannot create {}: {e}", data_dir.display())))?;
     let path = data_dir.join("console.log");
@@ -207,7 +211,46 @@ fn init_file_logging(data_dir: &Path, tap: Option<LogTap>) -> Result<(), Failure
         Some(tap) => registry.with(tap.layer().with_filter(filter())).try_init(),
         None => registry.try_init(),
     };
-    result.map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot set up logging: {e}")))
+    result.map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot set up logging: {e}")))?;
+    Ok(path)
+}
+
+/// Points fd 2 at a file while alive, and back at the terminal on drop or panic (so a panic
+/// message is still seen: the UI's own hook restores the terminal first, then this one
+/// restores fd 2, then the default hook prints).
+struct StderrToFile {
+    saved: OwnedFd,
+}
+
+impl StderrToFile {
+    fn redirect(path: &Path) -> Result<StderrToFile, Failure> {
+        let failed = |e: std::io::Error| {
+            Failure::Runtime(anyhow::anyhow!(
+                "cannot send stderr to {}: {e}",
+                path.display()
+            ))
+        };
+        let saved = rustix::io::dup(std::io::stderr()).map_err(|e| failed(e.into()))?;
+        let for_panic = saved.try_clone().map_err(failed)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(failed)?;
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = rustix::stdio::dup2_stderr(&for_panic);
+            previous(info);
+        }));
+        rustix::stdio::dup2_stderr(&file).map_err(|e| failed(e.into()))?;
+        Ok(StderrToFile { saved })
+    }
+}
+
+impl Drop for StderrToFile {
+    fn drop(&mut self) {
+        let _ = rustix::stdio::dup2_stderr(&self.saved);
+    }
 }
 
 use tracing_subscriber::Layer as _;

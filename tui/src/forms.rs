@@ -32,6 +32,10 @@ impl TextInput {
     /// Handles an editing key; false when the key is not an editing key.
     pub fn handle(&mut self, key: KeyEvent) -> bool {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        // Alt+key is a chord, not text (and an Esc typed quickly before a key arrives as one).
+        if key.modifiers.contains(KeyModifiers::ALT) {
+            return false;
+        }
         let len = self.text.chars().count();
         match key.code {
             KeyCode::Char('u') if ctrl => {
@@ -382,6 +386,8 @@ mod tests {
         assert_eq!(input.text, " ct ");
         input.handle(ctrl('u'));
         assert_eq!((input.text.as_str(), input.cursor), ("", 0));
+        assert!(!input.handle(KeyEvent::new(KeyCode::Char('7'), KeyModifiers::ALT)));
+        assert_eq!(input.text, "");
         assert!(!input.handle(key(KeyCode::Enter)));
     }
 
