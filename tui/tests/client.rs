@@ -9,7 +9,7 @@ use std::time::Duration;
 use loopsmith_console::app::Net;
 use loopsmith_console::client::{self, BoxStream, Connect, Connecting, backoff};
 use loopsmith_protocol::control::{
-    ClientMsg, PROTOCOL_VERSION, ServerMsg, Snapshot, Token, read_frame, write_frame,
+    ClientMsg, PROTOCOL_VERSION, ServerMsg, Token, read_frame, write_frame,
 };
 use loopsmith_protocol::{Platform, UserKey};
 use tokio::io::DuplexStream;
@@ -114,12 +114,9 @@ async fn it_reconnects_with_backoff_after_the_link_drops() {
     );
     assert!(matches!(next(&mut reports).await, Net::Connected { .. }));
 
-    write_frame(
-        &mut server_a,
-        &ServerMsg::Snapshot(Box::new(Snapshot::default())),
-    )
-    .await
-    .expect("snapshot");
+    write_frame(&mut server_a, &ServerMsg::Snapshot(Box::default()))
+        .await
+        .expect("snapshot");
     assert!(
         matches!(next(&mut reports).await, Net::Message(m) if matches!(*m, ServerMsg::Snapshot(_)))
     );
