@@ -2,7 +2,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Stylize;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Row, Table};
+use ratatui::widgets::{Row, Table, TableState};
 
 use loopsmith_protocol::control::BackendState;
 
@@ -10,7 +10,7 @@ use super::{backend_style, bar, block, selected_style};
 use crate::app::App;
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
-    let rows = app.backends.iter().enumerate().map(|(i, b)| {
+    let rows = app.backends.iter().map(|b| {
         let detail = match &b.state {
             BackendState::Busy { detail } => detail.clone(),
             BackendState::Down { reason } => reason.clone(),
@@ -22,7 +22,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         } else {
             b.running as f32 / b.capacity as f32
         };
-        let row = Row::new(vec![
+        Row::new(vec![
             Line::from(b.name.clone()).bold(),
             Line::from(Span::styled(b.state.name(), backend_style(&b.state))),
             Line::from(b.model.clone()),
@@ -30,12 +30,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Line::from(b.device.clone()),
             Line::from(format!("{} {}/{}", bar(load, 6), b.running, b.capacity)),
             Line::from(detail).dim(),
-        ]);
-        if i == app.backend_selected {
-            row.style(selected_style())
-        } else {
-            row
-        }
+        ])
     });
     let table = Table::new(
         rows,
@@ -58,6 +53,8 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     .block(block(&format!(
         "Backends · queue {} · p: pause/resume",
         app.queue_len
-    )));
-    frame.render_widget(table, area);
+    )))
+    .row_highlight_style(selected_style());
+    let mut state = TableState::default().with_selected(Some(app.backend_selected));
+    frame.render_stateful_widget(table, area, &mut state);
 }

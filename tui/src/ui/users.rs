@@ -2,7 +2,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph, Row, Table};
+use ratatui::widgets::{Clear, Paragraph, Row, Table, TableState};
 
 use super::dashboard::truncate;
 use super::{block, centered, selected_style};
@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::forms::{StyleEditor, StyleField};
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
-    let rows = app.users.values().enumerate().map(|(i, u)| {
+    let rows = app.users.values().map(|u| {
         let style = [
             u.style.preset.clone(),
             u.style.suffix.as_ref().map(|s| format!("+{s}")),
@@ -26,7 +26,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         } else {
             format!("{}/{}", u.quota_used, u.quota_limit)
         };
-        let row = Row::new(vec![
+        Row::new(vec![
             Line::from(u.key.platform.as_str()),
             Line::from(truncate(&u.key.id, 20)),
             Line::from(u.name.clone().unwrap_or_default()),
@@ -43,12 +43,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
             } else {
                 Line::from("")
             },
-        ]);
-        if i == app.user_selected {
-            row.style(selected_style())
-        } else {
-            row
-        }
+        ])
     });
     let table = Table::new(
         rows,
@@ -72,8 +67,11 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     .block(block(&format!(
         "Users {} · e: edit style  b: ban/unban",
         app.users.len()
-    )));
-    frame.render_widget(table, area);
+    )))
+    .row_highlight_style(selected_style());
+    // The table state scrolls the list so the selected user stays in view.
+    let mut state = TableState::default().with_selected(Some(app.user_selected));
+    frame.render_stateful_widget(table, area, &mut state);
 }
 
 pub fn draw_editor(frame: &mut Frame<'_>, body: Rect, editor: &StyleEditor) {
