@@ -14,7 +14,7 @@ use std::time::Duration;
 use loopsmith_config::Settings;
 use loopsmith_console::client::{BoxStream, Connect, Connecting, Tcp, UnixSocket};
 use loopsmith_console::{Options, run as run_console};
-use loopsmith_engine::control::{BackendInfo, Control, ControlledBackend, LogTap};
+use loopsmith_engine::control::{BackendInfo, Control, ControlledBackend, LogTap, TOKEN_ENV};
 use loopsmith_engine::media::MediaEncoder;
 use loopsmith_engine::protocol::control::Token;
 use loopsmith_engine::{Backend, Engine, LocalBackend, Router, SledStore};
@@ -26,9 +26,6 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::cli::ConsoleArgs;
 use crate::{Failure, error_chain};
-
-/// The environment variable holding the token for `--connect`.
-pub const TOKEN_ENV: &str = "LOOPSMITH_CONTROL_TOKEN";
 
 pub fn run(settings: &Settings, args: ConsoleArgs) -> Result<(), Failure> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {

@@ -95,12 +95,19 @@ impl<S: AsyncRead + AsyncWrite> Client<S> {
         .await
     }
 
-    /// True when the server closed the connection (after a refusal).
+    /// True once the server has closed the connection; frames still in flight are skipped.
     async fn closed(&mut self) -> bool {
-        let next = tokio::time::timeout(WAIT, read_frame::<_, ServerMsg>(&mut self.reader))
+        let end = async {
+            loop {
+                match read_frame::<_, ServerMsg>(&mut self.reader).await {
+                    Ok(Some(_)) => continue,
+                    Ok(None) | Err(_) => return true,
+                }
+            }
+        };
+        tokio::time::timeout(WAIT, end)
             .await
-            .expect("the server answers within 30 s");
-        matches!(next, Ok(None) | Err(_))
+            .expect("the server closes within 30 s")
     }
 }
 
@@ -247,6 +254,7 @@ async fn a_console_on_the_socket_sees_a_job_from_submit_to_preview() {
         .expect("server task")
         .expect("server ran");
     assert!(!path.exists(), "the socket file is removed on shutdown");
+    assert!(client.closed().await, "sessions end with the server");
 }
 
 #[tokio::test]
@@ -561,4 +569,60 @@ async fn a_live_socket_is_not_stolen_and_a_stale_one_is_replaced() {
         .expect_err("in use");
     assert!(matches!(err, ControlError::InUse(_)), "{err}");
     rig.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn serve_runs_the_socket_and_the_configured_port_until_shutdown() {
+    let rig = rig(FakeBackend::new("local"), false);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    let port = probe.local_addr().expect("addr").port();
+    drop(probe);
+    let settings = loopsmith_config::ControlSettings {
+        socket: dir.path().join("control.sock"),
+        tcp: format!("127.0.0.1:{port}"),
+    };
+
+    let err = loopsmith_engine::control::serve(
+        rig.control.clone(),
+        &settings,
+        None,
+        CancellationToken::new(),
+    )
+    .await
+    .expect_err("a port without a token");
+    assert!(matches!(err, ControlError::NoToken), "{err}");
+
+    let token = Token::new("sixteen-chars-or-more");
+    let server = tokio::spawn({
+        let (control, settings, stop) =
+            (rig.control.clone(), settings.clone(), rig.shutdown.clone());
+        async move { loopsmith_engine::control::serve(control, &settings, Some(token), stop).await }
+    });
+    let tcp = async {
+        loop {
+            if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)).await {
+                return stream;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    let stream = tokio::time::timeout(WAIT, tcp)
+        .await
+        .expect("the port opens");
+    let mut client = Client::new(stream);
+    assert!(matches!(
+        client.hello(Some("sixteen-chars-or-more")).await,
+        ServerMsg::Welcome { .. }
+    ));
+    let mut local = Client::new(UnixStream::connect(&settings.socket).await.expect("socket"));
+    assert!(matches!(local.hello(None).await, ServerMsg::Welcome { .. }));
+
+    rig.shutdown.cancel();
+    tokio::time::timeout(WAIT, server)
+        .await
+        .expect("serve stops within 30 s")
+        .expect("task")
+        .expect("served");
+    assert!(client.closed().await, "TCP sessions end with the server");
 }

@@ -32,6 +32,8 @@ use crate::Engine;
 
 /// Shortest TCP token accepted: long enough that guessing it over a socket is hopeless.
 pub const MIN_TOKEN_CHARS: usize = 16;
+/// The environment variable that holds the control port's token, on both ends.
+pub const TOKEN_ENV: &str = "LOOPSMITH_CONTROL_TOKEN";
 /// Most jobs a snapshot carries; older ones stay in the store.
 pub const SNAPSHOT_JOBS: usize = 10_000;
 
@@ -50,6 +52,10 @@ pub enum ControlError {
     NotLoopback(SocketAddr),
     #[error("the control port needs a token of at least {MIN_TOKEN_CHARS} characters")]
     WeakToken,
+    #[error("control.tcp is set, so {TOKEN_ENV} must hold the token clients will send")]
+    NoToken,
+    #[error("control.tcp `{0}` is not an address with a port")]
+    BadAddress(String),
 }
 
 /// What every console connection shares: the engine, the backends it may pause, the log tap.
@@ -189,14 +195,29 @@ impl Control {
     }
 }
 
-/// Serves the control socket from `[control]` until `shutdown` fires: what `loopsmith serve`
-/// runs beside the bots.
+/// Serves `[control]` until `shutdown` fires: what `loopsmith serve` runs beside the bots.
+/// Always the Unix socket; also the loopback TCP port when `control.tcp` is set, which then
+/// needs `token` (read by the caller from [`TOKEN_ENV`]).
 pub async fn serve(
     control: Control,
     settings: &ControlSettings,
+    token: Option<Token>,
     shutdown: CancellationToken,
 ) -> Result<(), ControlError> {
-    control.serve_unix(&settings.socket, shutdown).await
+    if settings.tcp.is_empty() {
+        return control.serve_unix(&settings.socket, shutdown).await;
+    }
+    let addr: SocketAddr = settings
+        .tcp
+        .parse()
+        .map_err(|_| ControlError::BadAddress(settings.tcp.clone()))?;
+    let token = token.ok_or(ControlError::NoToken)?;
+    let (_, tcp) = control.bind_tcp(addr, token).await?;
+    tokio::select! {
+        // The socket ends on shutdown; the TCP listener and its sessions are dropped with it.
+        result = control.serve_unix(&settings.socket, shutdown) => result,
+        () = tcp => Ok(()),
+    }
 }
 
 /// Binds without ever exposing a socket with a looser mode: bind under a temporary name,

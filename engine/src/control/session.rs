@@ -49,7 +49,9 @@ pub(crate) async fn run<S>(
 
     // Reading is not cancel-safe (a frame half read would be lost), so it gets its own task.
     let (in_tx, mut inbox) = mpsc::channel::<Result<ClientMsg, String>>(64);
-    let reader_task = tokio::spawn(async move {
+    // Aborted when this session ends in any way, its own task being aborted included: the
+    // read half keeps the connection open for as long as it lives.
+    let reader_task = AbortOnDrop(tokio::spawn(async move {
         loop {
             match read_frame::<_, ClientMsg>(&mut reader).await {
                 Ok(Some(message)) => {
@@ -70,7 +72,7 @@ pub(crate) async fn run<S>(
                 }
             }
         }
-    });
+    }));
     let (out, mut outbox) = mpsc::channel::<ServerMsg>(OUTBOX);
     let writer_task = tokio::spawn(async move {
         while let Some(message) = outbox.recv().await {
@@ -86,10 +88,18 @@ pub(crate) async fn run<S>(
         out,
     };
     session.serve(&mut inbox, shutdown).await;
-    reader_task.abort();
+    drop(reader_task);
     // Let what was queued go out (a final reply), then close.
     drop(session);
     let _ = writer_task.await;
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn handshake<R, W>(
