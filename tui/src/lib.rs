@@ -10,6 +10,7 @@ pub mod app;
 pub mod client;
 pub mod forms;
 pub mod keys;
+mod model;
 mod run;
 pub mod stats;
 pub mod terminal;

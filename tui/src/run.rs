@@ -4,6 +4,7 @@ use std::io;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossterm::event::{self, Event};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -37,6 +38,11 @@ fn now_ms() -> u64 {
 
 /// Runs the console until the operator quits. Must be called inside a tokio runtime.
 pub async fn run(options: Options) -> io::Result<()> {
+    // A terminal closing (SIGHUP) or a polite kill (SIGTERM) ends the console like `q` does,
+    // so the terminal is restored and an embedded engine shuts down cleanly.
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+
     let mut guard = TerminalGuard::enter()?;
     let stop = CancellationToken::new();
     let (net_tx, mut net_rx) = mpsc::channel(1024);
@@ -108,6 +114,8 @@ pub async fn run(options: Options) -> io::Result<()> {
                 Some(_) => Vec::new(),
                 None => break Err(io::Error::other("the terminal stopped sending input")),
             },
+            _ = hangup.recv() => break Ok(()),
+            _ = terminate.recv() => break Ok(()),
             _ = clock.tick() => {
                 app.dirty = true;
                 Vec::new()
