@@ -188,7 +188,7 @@ impl Session {
         // Subscribe before the snapshot is taken so nothing between the two is missed.
         let mut events = self.shared.engine.subscribe();
         let (recent_logs, mut logs) = self.shared.logs.subscribe();
-        let mut known: HashMap<JobId, &'static str> = HashMap::new();
+        let mut known = Seen::default();
         if !self.send_snapshot(recent_logs, &mut known).await {
             return;
         }
@@ -255,12 +255,15 @@ impl Session {
     async fn send_snapshot(
         &self,
         logs: Vec<loopsmith_protocol::control::LogLine>,
-        known: &mut HashMap<JobId, &'static str>,
+        known: &mut Seen,
     ) -> bool {
         match snapshot(&self.shared, logs).await {
-            Ok(snapshot) => {
-                known.clear();
-                known.extend(snapshot.jobs.iter().map(|j| (j.id, j.state.name())));
+            Ok((snapshot, totals)) => {
+                known.states.clear();
+                known
+                    .states
+                    .extend(snapshot.jobs.iter().map(|j| (j.id, j.state.name())));
+                known.totals = totals;
                 self.send(ServerMsg::Snapshot(Box::new(snapshot))).await
             }
             Err(e) => {
@@ -275,13 +278,13 @@ impl Session {
 
     /// A progress tick goes out as the event; a job's first appearance or a change of state
     /// goes out as the full record, which carries the timings and artifacts the event lacks.
-    async fn forward(&self, event: JobEvent, known: &mut HashMap<JobId, &'static str>) -> bool {
+    async fn forward(&self, event: JobEvent, known: &mut Seen) -> bool {
         let name = event.state.name();
-        let first = !known.contains_key(&event.job);
-        if known.get(&event.job) == Some(&name) {
+        let first = !known.states.contains_key(&event.job);
+        if known.states.get(&event.job) == Some(&name) {
             return self.send(ServerMsg::Event(event)).await;
         }
-        known.insert(event.job, name);
+        known.states.insert(event.job, name);
         let engine = &self.shared.engine;
         match engine.job(event.job).await {
             Ok(Some(mut job)) => {
@@ -295,8 +298,14 @@ impl Session {
                 {
                     return false;
                 }
-                if first && let Ok(row) = user_row(engine, &event.user, None).await {
-                    return self.send(ServerMsg::User(row)).await;
+                if first {
+                    // Counted here rather than by re-reading every job from the store.
+                    let total = known.totals.entry(event.user.clone()).or_default();
+                    *total += 1;
+                    let total = *total;
+                    if let Ok(row) = user_row(engine, &event.user, Some(total)).await {
+                        return self.send(ServerMsg::User(row)).await;
+                    }
                 }
                 true
             }
@@ -533,10 +542,18 @@ async fn user_row(
     })
 }
 
+/// What a session has told its console: each job's kind of state, and each user's job count.
+#[derive(Default)]
+struct Seen {
+    states: HashMap<JobId, &'static str>,
+    totals: HashMap<UserKey, u64>,
+}
+
+/// The snapshot, and every user's job count (the snapshot's jobs may be capped; counts not).
 async fn snapshot(
     shared: &Shared,
     logs: Vec<loopsmith_protocol::control::LogLine>,
-) -> Result<Snapshot, Error> {
+) -> Result<(Snapshot, HashMap<UserKey, u64>), Error> {
     let engine = &shared.engine;
     let mut jobs = engine.jobs().await?;
     let mut per_user: BTreeMap<UserKey, u64> = BTreeMap::new();
@@ -547,10 +564,10 @@ async fn snapshot(
         jobs.drain(..jobs.len() - SNAPSHOT_JOBS);
     }
     let mut users = Vec::with_capacity(per_user.len());
-    for (key, total) in per_user {
-        users.push(user_row(engine, &key, Some(total)).await?);
+    for (key, total) in &per_user {
+        users.push(user_row(engine, key, Some(*total)).await?);
     }
-    Ok(Snapshot {
+    let snapshot = Snapshot {
         jobs,
         users,
         backends: shared.backends.iter().map(|b| b.row()).collect(),
@@ -559,7 +576,8 @@ async fn snapshot(
         // This engine has no spend ledger yet; the console says so instead of showing 0.
         spend: None,
         now_ms: crate::now_ms(),
-    })
+    };
+    Ok((snapshot, per_user.into_iter().collect()))
 }
 
 #[cfg(test)]
