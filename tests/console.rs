@@ -8,7 +8,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use loopsmith_config::Settings;
+use loopsmith_engine::control::{BackendInfo, Control, ControlledBackend, LogTap};
+use loopsmith_engine::media::MediaEncoder;
+use loopsmith_engine::{
+    Backend, BackendError, Clip, Engine, Health, MemoryStore, ProgressSink, RenderJob, Router,
+};
+use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -22,8 +32,8 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn start(dir: &Path, shell_command: &str) -> Tmux {
-        let socket = format!("loopsmith-console-test-{}", std::process::id());
+    fn start(name: &str, dir: &Path, shell_command: &str) -> Tmux {
+        let socket = format!("loopsmith-console-{name}-{}", std::process::id());
         let tmux = Tmux { socket };
         let status = tmux
             .cmd(&[
@@ -121,7 +131,7 @@ fn generate_from_the_console_and_quit_cleanly() {
         model = fixture_bundle().display(),
         bin = env!("CARGO_BIN_EXE_loopsmith"),
     );
-    let tmux = Tmux::start(dir.path(), &script);
+    let tmux = Tmux::start("embedded", dir.path(), &script);
 
     tmux.wait_for("● console:tester");
     assert_eq!(
@@ -192,4 +202,145 @@ fn without_a_terminal_the_console_says_so() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("needs a terminal"), "{stderr}");
+}
+
+/// Renders a plain green clip at once: the attach test is about the console, not the model.
+#[derive(Debug)]
+struct GreenBackend;
+
+#[async_trait]
+impl Backend for GreenBackend {
+    fn name(&self) -> &str {
+        "green"
+    }
+
+    fn health(&self) -> Health {
+        Health::Ready
+    }
+
+    async fn render(
+        &self,
+        job: &RenderJob,
+        progress: ProgressSink,
+        _cancel: CancellationToken,
+    ) -> Result<Clip, BackendError> {
+        progress.report("green", 0.5, None);
+        Ok(Clip {
+            width: 64,
+            height: 64,
+            fps: job.params.fps,
+            frames: vec![[20u8, 200, 40].repeat(64 * 64); 8],
+            seed: job.params.seed,
+            backend: "green".into(),
+        })
+    }
+}
+
+/// An engine serving the control socket, as `loopsmith serve` will; stopped by its token.
+fn serve(
+    runtime: &tokio::runtime::Runtime,
+    engine: &Engine,
+    backend: &Arc<ControlledBackend>,
+    socket: &Path,
+) -> CancellationToken {
+    let stop = CancellationToken::new();
+    let control = Control::new(engine.clone(), vec![backend.clone()], LogTap::new());
+    let (path, token) = (socket.to_path_buf(), stop.clone());
+    runtime.spawn(async move { control.serve_unix(&path, token).await });
+    let deadline = Instant::now() + WAIT;
+    while std::os::unix::net::UnixStream::connect(socket).is_err() {
+        assert!(Instant::now() < deadline, "the control socket never opened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop
+}
+
+#[test]
+fn attach_to_a_server_survive_its_restart_and_quit_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("run/control.sock");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mut settings = Settings::default();
+    settings.storage.data_dir = dir.path().join("data");
+    let backend = ControlledBackend::new(
+        Arc::new(GreenBackend),
+        BackendInfo {
+            model: "green".into(),
+            provider: "test".into(),
+            device: "cpu".into(),
+            capacity: 1,
+        },
+    );
+    let engine = {
+        let _entered = runtime.enter();
+        Engine::start(
+            &settings,
+            Arc::new(MemoryStore::new()),
+            Arc::new(Router::new(vec![backend.clone()], true)),
+            Arc::new(MediaEncoder),
+        )
+        .expect("engine starts")
+    };
+    let first = serve(&runtime, &engine, &backend, &socket);
+
+    let script = format!(
+        "env -u LOOPSMITH_CONFIG TERM=xterm-256color USER=tester \
+         LOOPSMITH_STORAGE__DATA_DIR='{data}' '{bin}' console --socket '{socket}'; \
+         echo \"CONSOLE-EXIT=$?\"; stty -a | grep -o -- '-\\?icanon' | sed 's/^/MODE=/'; \
+         exec sleep 120",
+        data = dir.path().join("console-data").display(),
+        bin = env!("CARGO_BIN_EXE_loopsmith"),
+        socket = socket.display(),
+    );
+    let tmux = Tmux::start("attach", dir.path(), &script);
+    tmux.wait_for("● console:tester");
+
+    tmux.keys(&["4"]);
+    tmux.literal("a green square");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("job 1 done");
+    let screen = tmux.wait_for("Preview · job 1 ·");
+    assert!(screen.contains('▀'), "{screen}");
+
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("i or Enter: edit the form");
+    tmux.keys(&["6"]);
+    tmux.wait_for("green    ready");
+
+    // The server goes away: the console says so plainly and keeps what it had.
+    first.cancel();
+    let screen = tmux.wait_for("DISCONNECTED · retrying in");
+    assert!(
+        screen.contains("green"),
+        "the last known state stays on screen:\n{screen}"
+    );
+
+    // It comes back on the same socket: the console finds it again by itself.
+    let second = serve(&runtime, &engine, &backend, &socket);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let screen = tmux.capture();
+        if screen.contains("● console:tester") && !screen.contains("DISCONNECTED") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the console never reconnected:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    tmux.keys(&["q"]);
+    let after = tmux.wait_for("MODE=");
+    assert!(after.contains("CONSOLE-EXIT=0"), "{after}");
+    assert!(
+        after.contains("MODE=icanon"),
+        "raw mode was left on:\n{after}"
+    );
+    assert_eq!(
+        tmux.display("#{alternate_on}"),
+        "0",
+        "the alternate screen was left"
+    );
+    second.cancel();
 }

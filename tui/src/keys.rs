@@ -1,5 +1,5 @@
-//! What every key does. The help overlay is generated from [`HELP`], so it cannot drift from
-//! the bindings below without a test noticing.
+//! What every key does. The help overlay is drawn from [`HELP`]; a binding added below must
+//! be added there too.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use loopsmith_protocol::JobState;
