@@ -12,7 +12,7 @@ use common::*;
 use loopsmith_engine::control::{BackendInfo, Control, ControlError, ControlledBackend, LogTap};
 use loopsmith_engine::media::MediaEncoder;
 use loopsmith_engine::protocol::control::{
-    BackendState, ClientMsg, LogLevel, LogLine, Outcome, PROTOCOL_VERSION, ServerMsg, Token,
+    BackendState, ClientMsg, LogLevel, LogLine, Outcome, PROTOCOL_VERSION, ServerMsg, Spend, Token,
     read_frame, write_frame,
 };
 use loopsmith_engine::protocol::{
@@ -625,4 +625,34 @@ async fn serve_runs_the_socket_and_the_configured_port_until_shutdown() {
         .expect("task")
         .expect("served");
     assert!(client.closed().await, "TCP sessions end with the server");
+}
+
+#[tokio::test]
+async fn spend_reaches_the_console_on_attach_and_when_it_changes() {
+    let rig = rig(FakeBackend::new("local"), false);
+    let spent = Arc::new(std::sync::Mutex::new(1.0));
+    let source = spent.clone();
+    let control = rig.control.clone().with_spend(move || {
+        Some(Spend {
+            today_usd: *source.lock().expect("lock"),
+            cap_usd: 5.0,
+        })
+    });
+    let mut client = Client::new(control.connect_in_process(rig.shutdown.clone()));
+    client.hello(None).await;
+    let snapshot = client
+        .until(|m| match m {
+            ServerMsg::Snapshot(s) => Some(s.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(snapshot.spend.map(|s| s.today_usd), Some(1.0));
+    *spent.lock().expect("lock") = 2.5;
+    let now = client
+        .until(|m| match m {
+            ServerMsg::Backends { spend, .. } => spend.clone(),
+            _ => None,
+        })
+        .await;
+    assert_eq!(now.today_usd, 2.5);
 }

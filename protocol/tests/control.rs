@@ -192,6 +192,10 @@ fn server_messages() -> Vec<ServerMsg> {
                 },
             ],
             queue_len: 0,
+            spend: Some(Spend {
+                today_usd: 0.5,
+                cap_usd: 5.0,
+            }),
         },
         ServerMsg::User(row),
         ServerMsg::Log(log),

@@ -267,9 +267,11 @@ impl App {
             ServerMsg::Backends {
                 backends,
                 queue_len,
+                spend,
             } => {
                 self.backends = backends;
                 self.queue_len = queue_len;
+                self.spend = spend;
                 self.backend_selected = self
                     .backend_selected
                     .min(self.backends.len().saturating_sub(1));

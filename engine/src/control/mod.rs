@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use loopsmith_config::ControlSettings;
-use loopsmith_protocol::control::Token;
+use loopsmith_protocol::control::{Spend, Token};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener, UnixStream};
 use tokio::task::JoinSet;
@@ -70,6 +70,28 @@ pub(crate) struct Shared {
     pub(crate) backends: Vec<Arc<ControlledBackend>>,
     pub(crate) logs: LogTap,
     pub(crate) server: String,
+    pub(crate) spend: SpendSource,
+}
+
+/// Where today's spend comes from (the paid backend's ledger); the console shows "not
+/// tracked" while there is none.
+#[derive(Clone, Default)]
+pub(crate) struct SpendSource(Option<Arc<dyn Fn() -> Option<Spend> + Send + Sync>>);
+
+impl SpendSource {
+    pub(crate) fn read(&self) -> Option<Spend> {
+        self.0.as_ref().and_then(|f| f())
+    }
+}
+
+impl std::fmt::Debug for SpendSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "SpendSource(set)"
+        } else {
+            "SpendSource(none)"
+        })
+    }
 }
 
 /// How a connection proved it may control the engine.
@@ -91,6 +113,21 @@ impl Control {
                 backends,
                 logs,
                 server: format!("loopsmith {}", env!("CARGO_PKG_VERSION")),
+                spend: SpendSource::default(),
+            }),
+        }
+    }
+
+    /// Reports today's spend against the cap to consoles, read once a second and on attach.
+    pub fn with_spend(self, source: impl Fn() -> Option<Spend> + Send + Sync + 'static) -> Self {
+        let s = &*self.inner;
+        Control {
+            inner: Arc::new(Shared {
+                engine: s.engine.clone(),
+                backends: s.backends.clone(),
+                logs: s.logs.clone(),
+                server: s.server.clone(),
+                spend: SpendSource(Some(Arc::new(source))),
             }),
         }
     }

@@ -192,7 +192,7 @@ impl Session {
         if !self.send_snapshot(recent_logs, &mut known).await {
             return;
         }
-        let mut last_backends = self.backend_rows();
+        let mut last_status = self.status();
         let mut poll = tokio::time::interval(BACKEND_POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -225,16 +225,12 @@ impl Session {
                     Err(RecvError::Closed) => true,
                 },
                 _ = poll.tick() => {
-                    let rows = self.backend_rows();
-                    if rows == last_backends {
+                    let status = self.status();
+                    if status == last_status {
                         true
                     } else {
-                        last_backends = rows.clone();
-                        self.send(ServerMsg::Backends {
-                            backends: rows,
-                            queue_len: self.shared.engine.queue_len() as u64,
-                        })
-                        .await
+                        last_status = status.clone();
+                        self.send(status).await
                     }
                 }
             };
@@ -248,8 +244,8 @@ impl Session {
         self.out.send(message).await.is_ok()
     }
 
-    fn backend_rows(&self) -> Vec<BackendRow> {
-        self.shared.backends.iter().map(|b| b.row()).collect()
+    fn status(&self) -> ServerMsg {
+        status(&self.shared)
     }
 
     async fn send_snapshot(
@@ -325,6 +321,19 @@ impl Session {
                 }
             }
         });
+    }
+}
+
+/// Backend rows, queue depth and spend, as one message.
+fn status(shared: &Shared) -> ServerMsg {
+    ServerMsg::Backends {
+        backends: shared
+            .backends
+            .iter()
+            .map(|b| b.row())
+            .collect::<Vec<BackendRow>>(),
+        queue_len: shared.engine.queue_len() as u64,
+        spend: shared.spend.read(),
     }
 }
 
@@ -421,10 +430,7 @@ async fn execute(shared: &Shared, operator: &UserKey, command: ClientMsg) -> Vec
             let verb = if paused { "paused" } else { "resumed" };
             vec![
                 reply(req, Ok((format!("{backend} {verb}"), None))),
-                ServerMsg::Backends {
-                    backends: shared.backends.iter().map(|b| b.row()).collect(),
-                    queue_len: engine.queue_len() as u64,
-                },
+                status(shared),
             ]
         }
         ClientMsg::Preview { req, job, max_side } => match engine.job(job).await {
@@ -573,8 +579,8 @@ async fn snapshot(
         backends: shared.backends.iter().map(|b| b.row()).collect(),
         queue_len: engine.queue_len() as u64,
         logs,
-        // This engine has no spend ledger yet; the console says so instead of showing 0.
-        spend: None,
+        // Without a spend source the console says "not tracked" instead of showing 0.
+        spend: shared.spend.read(),
         now_ms: crate::now_ms(),
     };
     Ok((snapshot, per_user.into_iter().collect()))

@@ -108,9 +108,13 @@ pub enum ServerMsg {
     Job(Box<Job>),
     /// A progress tick or queue move; cheaper than the full record.
     Event(JobEvent),
+    /// Backend health, queue depth and spend; sent whenever one of them changed.
     Backends {
         backends: Vec<BackendRow>,
         queue_len: u64,
+        /// `None` when this server does not track spending.
+        #[serde(default)]
+        spend: Option<Spend>,
     },
     User(UserRow),
     Log(LogLine),
