@@ -7,6 +7,7 @@
 //! [`Control`] over an in-memory stream ([`Control::connect_in_process`]).
 
 mod backends;
+mod commands;
 mod logs;
 mod preview;
 mod session;
