@@ -36,11 +36,7 @@ pub enum Command {
     /// Run the engine with every enabled surface (Telegram, Discord, control socket).
     Serve,
     /// Open the operator console.
-    Console {
-        /// Run an engine inside the console instead of attaching to `loopsmith serve`.
-        #[arg(long)]
-        embedded: bool,
-    },
+    Console(ConsoleArgs),
     /// Check the set-up and explain what to fix.
     Doctor,
     /// List, inspect and verify model bundles.
@@ -48,6 +44,20 @@ pub enum Command {
     Models(ModelsCommand),
     /// Print an example config file with every key and its default.
     GenConfig,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConsoleArgs {
+    /// Run an engine inside the console instead of attaching to `loopsmith serve`.
+    #[arg(long, conflicts_with_all = ["socket", "connect"])]
+    pub embedded: bool,
+    /// The control socket to attach to (default: control.socket from the config).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Attach over loopback TCP instead, e.g. 127.0.0.1:7878; the token comes from
+    /// LOOPSMITH_CONTROL_TOKEN.
+    #[arg(long, value_name = "ADDR", conflicts_with = "socket")]
+    pub connect: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

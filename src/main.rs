@@ -3,6 +3,7 @@
 
 mod backends;
 mod cli;
+mod console;
 mod doctor;
 mod generate;
 mod models;
@@ -33,7 +34,10 @@ impl From<anyhow::Error> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The console draws on the terminal; it logs to a file (and its Logs screen) instead.
+    if !matches!(cli.command, Command::Console(_)) {
+        init_logging();
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Input(message)) => {
@@ -71,12 +75,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     .into(),
             ))
         }
-        Command::Console { .. } => {
-            load()?;
-            Err(Failure::Unavailable(
-                "the operator console is not part of this build yet.".into(),
-            ))
-        }
+        Command::Console(args) => console::run(&load()?, args),
         Command::Models(command) => models::run(&load()?, command),
     }
 }

@@ -405,6 +405,28 @@ impl Settings {
                 "empty, or an http:// or https:// URL",
             )
         })?;
+        if !self.control.tcp.is_empty() {
+            // The control port can run the engine; it must never be reachable off the machine.
+            match self.control.tcp.parse::<std::net::SocketAddr>() {
+                Ok(addr) if addr.ip().is_loopback() => {}
+                Ok(addr) => {
+                    return fail(
+                        "control",
+                        "tcp",
+                        format!("{addr} is reachable from other machines"),
+                        "empty, or a loopback address such as 127.0.0.1:7878",
+                    );
+                }
+                Err(_) => {
+                    return fail(
+                        "control",
+                        "tcp",
+                        format!("`{}` is not an address with a port", self.control.tcp),
+                        "empty, or a loopback address such as 127.0.0.1:7878",
+                    );
+                }
+            }
+        }
         if self.limits.requests_per_minute == 0 {
             return fail(
                 "limits",

@@ -295,12 +295,15 @@ pub struct DiscordSettings {
 pub struct ControlSettings {
     /// Unix socket the console attaches to (created with mode 0600).
     pub socket: PathBuf,
+    /// Also listen on this loopback address, e.g. 127.0.0.1:7878, for consoles reaching the server through an SSH tunnel; empty for none. Clients must send the token in LOOPSMITH_CONTROL_TOKEN (16 characters or more).
+    pub tcp: String,
 }
 
 impl Default for ControlSettings {
     fn default() -> Self {
         ControlSettings {
             socket: PathBuf::from("loopsmith-data/control.sock"),
+            tcp: String::new(),
         }
     }
 }

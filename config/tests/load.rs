@@ -296,3 +296,22 @@ fn the_example_file_is_what_gen_config_prints_and_it_loads_to_the_defaults() {
     let loaded = Settings::load(Some(&path), []).expect("the example loads");
     assert_eq!(loaded, Settings::default());
 }
+
+#[test]
+fn the_control_port_must_be_loopback() {
+    let ok = Settings::load(None, env(&[("LOOPSMITH_CONTROL__TCP", "127.0.0.1:7878")]))
+        .expect("loopback loads");
+    assert_eq!(ok.control.tcp, "127.0.0.1:7878");
+    Settings::load(None, env(&[("LOOPSMITH_CONTROL__TCP", "[::1]:7878")])).expect("::1 loads");
+    for (value, problem) in [
+        ("0.0.0.0:7878", "reachable from other machines"),
+        ("192.168.1.5:7878", "reachable from other machines"),
+        ("localhost", "not an address with a port"),
+    ] {
+        let err = Settings::load(None, env(&[("LOOPSMITH_CONTROL__TCP", value)]))
+            .expect_err(value)
+            .to_string();
+        assert!(err.contains("control.tcp"), "{value}: {err}");
+        assert!(err.contains(problem), "{value}: {err}");
+    }
+}

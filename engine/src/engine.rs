@@ -366,6 +366,23 @@ impl Engine {
             || self.inner.admins.contains(user)
     }
 
+    /// Every stored job, oldest first: the operator console's history.
+    pub async fn jobs(&self) -> Result<Vec<Job>, Error> {
+        self.on_store(|s| s.jobs()).await
+    }
+
+    /// Jobs the user has created today (UTC), counted against `limits.daily_quota`.
+    pub async fn quota_used_today(&self, key: &UserKey) -> Result<u32, Error> {
+        let k = key.clone();
+        let day = now_ms() / DAY_MS;
+        self.on_store(move |s| s.quota_used(&k, day)).await
+    }
+
+    /// The configured daily quota per user; 0 for none.
+    pub fn daily_quota(&self) -> u32 {
+        self.inner.limits.daily_quota
+    }
+
     pub fn queue_len(&self) -> usize {
         lock(&self.inner.queue).len()
     }

@@ -15,3 +15,5 @@ pub use job::{Artifact, Job, JobEvent, JobId, JobState, Timings};
 pub use params::{Aspect, BackendChoice, Fit, OutputKind, Params, Timing};
 pub use style::{Overrides, ParamDefaults, UserProfile, UserStyle};
 pub use user::{Platform, UserKey};
+
+pub mod control;

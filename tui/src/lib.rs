@@ -1,4 +1,21 @@
-//! The operator console (ratatui), speaking only the control protocol.
+//! The loopsmith operator console (ratatui). It speaks only the control protocol
+//! ([`loopsmith_protocol::control`]): it attaches to `loopsmith serve` over the control
+//! socket, or to an engine the binary runs in-process, through the same [`Connect`] seam.
 //!
-//! Empty for now; the console work fills it. ratatui 0.30 and crossterm 0.29 are declared
-//! already so the workspace's pinned versions resolve and build together.
+//! State and its update logic live in [`app`] and [`keys`] (no I/O, unit-tested); drawing in
+//! [`ui`] (snapshot-tested on ratatui's `TestBackend`); the link with reconnect and backoff in
+//! [`client`]; the loop that joins them in [`run()`].
+
+pub mod app;
+pub mod client;
+pub mod forms;
+pub mod keys;
+mod model;
+mod run;
+pub mod stats;
+pub mod terminal;
+pub mod ui;
+
+pub use app::{Action, App, Net, Screen};
+pub use client::{BoxStream, Connect, Connecting, Tcp, UnixSocket};
+pub use run::{Options, run};

@@ -1,0 +1,226 @@
+//! Frame render time with 10k jobs of history, per screen, on ratatui's TestBackend at
+//! 200×60 (a large terminal). Target: ≤ 16 ms a frame. Run with
+//! `cargo bench -p loopsmith-console --bench render`.
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use loopsmith_console::App;
+use loopsmith_console::app::Net;
+use loopsmith_console::ui;
+use loopsmith_protocol::control::{
+    BackendRow, BackendState, LogLevel, LogLine, PreviewFrames, ServerMsg, Snapshot, UserRow,
+};
+use loopsmith_protocol::{
+    Artifact, Aspect, BackendChoice, Fit, Job, JobEvent, JobId, JobState, OutputKind, Params,
+    Platform, Timing, Timings, UserKey, UserStyle,
+};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+const JOBS: u64 = 10_000;
+const NOW: u64 = 1_795_284_000_000;
+
+fn snapshot() -> Snapshot {
+    let users: Vec<UserKey> = (0..500)
+        .map(|i| {
+            UserKey::new(
+                if i % 2 == 0 {
+                    Platform::Telegram
+                } else {
+                    Platform::Discord
+                },
+                format!("{}", 100_000 + i),
+            )
+        })
+        .collect();
+    let jobs = (1..=JOBS)
+        .map(|id| {
+            let state = match id % 50 {
+                0 => JobState::Queued,
+                1 => JobState::Running {
+                    backend: "local".into(),
+                    progress: (id % 100) as f32 / 100.0,
+                },
+                2 => JobState::Failed {
+                    reason: "Rendering failed on our side; please try again.".into(),
+                    retryable: true,
+                },
+                _ => JobState::Done {
+                    artifacts: vec![Artifact {
+                        kind: OutputKind::Mp4,
+                        path: format!("/data/artifacts/{id}/sticker.mp4").into(),
+                        bytes: 40_000,
+                    }],
+                },
+            };
+            let created_ms = NOW - (JOBS - id) * 30_000;
+            Job {
+                id: JobId(id),
+                user: users[(id % 500) as usize].clone(),
+                origin: None,
+                params: Params {
+                    prompt: format!("prompt number {id}, anime style"),
+                    user_prompt: format!("prompt number {id} with a cat and a hat"),
+                    negative_prompt: String::new(),
+                    duration_secs: 3.0,
+                    fps: 8,
+                    aspect: Aspect::Square,
+                    motion: 2,
+                    seed: id as u32,
+                    guidance: None,
+                    style: "anime".into(),
+                    outputs: vec![OutputKind::Mp4],
+                    backend: BackendChoice::Auto,
+                    fit: Fit::Pad,
+                    timing: Timing::Trim,
+                    seamless_loop: true,
+                },
+                timings: Timings {
+                    created_ms,
+                    started_ms: Some(created_ms + 1_000),
+                    rendered_ms: Some(created_ms + 5_000),
+                    finished_ms: state.is_terminal().then_some(created_ms + 6_000),
+                },
+                state,
+                backend: Some("local".into()),
+                attempts: 1,
+            }
+        })
+        .collect();
+    Snapshot {
+        jobs,
+        users: users
+            .iter()
+            .map(|key| UserRow {
+                key: key.clone(),
+                name: Some("someone".into()),
+                style: UserStyle::default(),
+                banned: false,
+                quota_used: 3,
+                quota_limit: 50,
+                jobs_total: 20,
+                spend_usd: None,
+            })
+            .collect(),
+        backends: vec![BackendRow {
+            name: "local".into(),
+            state: BackendState::Ready,
+            model: "tiny".into(),
+            provider: "cpu".into(),
+            device: "cpu".into(),
+            running: 0,
+            capacity: 1,
+            pausable: true,
+        }],
+        queue_len: 200,
+        logs: (0..5000)
+            .map(|i| LogLine {
+                at_ms: NOW - 5000 + i,
+                level: LogLevel::ALL[(i % 5) as usize],
+                target: "loopsmith_engine".into(),
+                text: format!("line {i} job={i}"),
+            })
+            .collect(),
+        spend: None,
+        now_ms: NOW,
+    }
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+}
+
+/// Mean and worst of `n` frames, after a warm-up frame.
+fn measure(terminal: &mut Terminal<TestBackend>, app: &App, n: u32) -> (Duration, Duration) {
+    terminal.draw(|f| ui::draw(f, app)).expect("draws");
+    let mut worst = Duration::ZERO;
+    let start = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        terminal.draw(|f| ui::draw(f, app)).expect("draws");
+        worst = worst.max(t.elapsed());
+    }
+    (start.elapsed() / n, worst)
+}
+
+fn main() {
+    let mut app = App::new("bench");
+    app.on_net(Net::Connected {
+        server: "bench".into(),
+        operator: UserKey::new(Platform::Console, "ops"),
+    });
+    let t = Instant::now();
+    app.on_net(Net::Message(Box::new(ServerMsg::Snapshot(Box::new(
+        snapshot(),
+    )))));
+    println!("apply a 10k-job snapshot: {:?}", t.elapsed());
+    app.now_ms = NOW;
+
+    let mut terminal = Terminal::new(TestBackend::new(200, 60)).expect("terminal");
+    let mut report = |name: &str, app: &App| {
+        let (mean, worst) = measure(&mut terminal, app, 50);
+        let verdict = if worst <= Duration::from_millis(16) {
+            "ok"
+        } else {
+            "OVER 16 ms"
+        };
+        println!("{name:<28} mean {mean:>10.2?}  worst {worst:>10.2?}  {verdict}");
+    };
+    for (n, screen) in [
+        "dashboard",
+        "jobs",
+        "preview",
+        "generate",
+        "users",
+        "backends",
+        "logs",
+    ]
+    .iter()
+    .enumerate()
+    {
+        key(&mut app, KeyCode::Esc);
+        key(&mut app, KeyCode::Char((b'1' + n as u8) as char));
+        report(screen, &app);
+    }
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::End);
+    key(&mut app, KeyCode::Enter);
+    report("jobs, last row, details", &app);
+
+    // A progress tick, then a frame: the steady state while a job renders.
+    let t = Instant::now();
+    for i in 0..1000u64 {
+        app.on_message(ServerMsg::Event(JobEvent {
+            job: JobId(51),
+            user: UserKey::new(Platform::Discord, "100051"),
+            state: JobState::Running {
+                backend: "local".into(),
+                progress: (i % 100) as f32 / 100.0,
+            },
+            position: None,
+            eta_ms: Some(1000),
+        }));
+    }
+    println!("apply a progress event: {:?}", t.elapsed() / 1000);
+
+    // Typing into the filter recomputes the list over all 10k jobs on every key.
+    key(&mut app, KeyCode::Char('/'));
+    let t = Instant::now();
+    for c in "cat".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    println!("filter keystroke over 10k jobs: {:?}", t.elapsed() / 3);
+    report("jobs, filtered", &app);
+
+    // A 160×160 clip on a large terminal.
+    let frames: Vec<Vec<u8>> = (0..48u8).map(|i| vec![i; 160 * 160 * 3]).collect();
+    app.on_message(ServerMsg::Preview {
+        req: 0,
+        preview: PreviewFrames::from_rgb(JobId(3), 160, 160, 8, &frames),
+    });
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('3'));
+    report("preview playing 160×160", &app);
+}

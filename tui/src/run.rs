@@ -1,0 +1,151 @@
+//! The event loop: keys, server reports and timers in; a redraw only when something changed.
+
+use std::io;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crossterm::event::{self, Event};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{Action, App};
+use crate::client::{self, Connect};
+use crate::terminal::TerminalGuard;
+use crate::ui;
+
+/// How the console attaches and who it says it is.
+pub struct Options {
+    pub connect: Box<dyn Connect>,
+    /// The operator's login, sent in the hello.
+    pub operator: Option<String>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("connect", &self.connect.describe())
+            .field("operator", &self.operator)
+            .finish()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Runs the console until the operator quits. Must be called inside a tokio runtime.
+pub async fn run(options: Options) -> io::Result<()> {
+    // A terminal closing (SIGHUP) or a polite kill (SIGTERM) ends the console like `q` does,
+    // so the terminal is restored and an embedded engine shuts down cleanly.
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+
+    let mut guard = TerminalGuard::enter()?;
+    let stop = CancellationToken::new();
+    let (net_tx, mut net_rx) = mpsc::channel(1024);
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let mut app = App::new(options.connect.describe());
+    let client = tokio::spawn(client::run(
+        options.connect,
+        options.operator,
+        net_tx,
+        cmd_rx,
+        stop.clone(),
+    ));
+
+    // crossterm's reader blocks, so it lives on its own thread; the poll timeout is only how
+    // often it checks whether to stop, not a redraw rate.
+    let (key_tx, mut keys) = mpsc::channel::<Event>(256);
+    let reader_stop = stop.clone();
+    let reader = std::thread::spawn(move || {
+        while !reader_stop.is_cancelled() {
+            match event::poll(Duration::from_millis(200)) {
+                Ok(true) => match event::read() {
+                    Ok(ev) => {
+                        if key_tx.blocking_send(ev).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => return,
+                },
+                Ok(false) => {}
+                Err(_) => return,
+            }
+        }
+    });
+
+    // Relative times ("3s ago", ETAs) move once a second; nothing else redraws on a timer.
+    let mut clock = tokio::time::interval(Duration::from_secs(1));
+    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let result = loop {
+        app.now_ms = now_ms();
+        if app.dirty {
+            app.dirty = false;
+            if let Err(e) = guard.terminal.draw(|f| ui::draw(f, &app)) {
+                break Err(e);
+            }
+        }
+        let frame = app.frame_interval_ms().map(Duration::from_millis);
+        let actions = tokio::select! {
+            net = net_rx.recv() => match net {
+                Some(net) => {
+                    let mut actions = app.on_net(net);
+                    // Take what else is already here before drawing: a burst of events
+                    // becomes one frame.
+                    for _ in 0..256 {
+                        match net_rx.try_recv() {
+                            Ok(more) => actions.extend(app.on_net(more)),
+                            Err(_) => break,
+                        }
+                    }
+                    actions
+                }
+                None => break Ok(()),
+            },
+            key = keys.recv() => match key {
+                Some(Event::Key(key)) => app.on_key(key),
+                Some(Event::Resize(..)) => {
+                    app.dirty = true;
+                    Vec::new()
+                }
+                Some(_) => Vec::new(),
+                None => break Err(io::Error::other("the terminal stopped sending input")),
+            },
+            _ = hangup.recv() => break Ok(()),
+            _ = terminate.recv() => break Ok(()),
+            _ = clock.tick() => {
+                app.dirty = true;
+                Vec::new()
+            }
+            _ = tokio::time::sleep(frame.unwrap_or(Duration::MAX)), if frame.is_some() => {
+                app.tick_player();
+                Vec::new()
+            }
+        };
+        let mut quit = false;
+        for action in actions {
+            match action {
+                Action::Quit => quit = true,
+                Action::Send(command) => {
+                    if cmd_tx.try_send(command).is_err() {
+                        app.set_status(
+                            "the link to the engine is busy; the command was not sent",
+                            crate::app::Tone::Bad,
+                        );
+                    }
+                }
+            }
+        }
+        if quit {
+            break Ok(());
+        }
+    };
+    stop.cancel();
+    let _ = client.await;
+    let _ = tokio::task::spawn_blocking(move || reader.join()).await;
+    drop(guard);
+    result
+}
