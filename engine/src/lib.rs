@@ -26,4 +26,4 @@ pub use local::LocalBackend;
 pub use loopsmith_protocol as protocol;
 pub use request::{GenerationRequest, ValidationError};
 pub use router::Router;
-pub use store::{MemoryStore, SledStore, Store, StoreError};
+pub use store::{Delivery, MemoryStore, SledStore, Store, StoreError};

@@ -3,7 +3,10 @@ use std::sync::Mutex;
 
 use loopsmith_protocol::{Job, JobId, UserKey, UserProfile};
 
-use super::{Insert, QuotaDebit, Store, StoreError, origin_key, quota_key, user_key};
+use super::{
+    Delivery, Insert, QuotaDebit, Store, StoreError, delivery_key, delivery_prefix, origin_key,
+    quota_key, user_key,
+};
 
 /// The store without a disk: same semantics as [`super::SledStore`], for tests.
 #[derive(Debug, Default)]
@@ -19,6 +22,7 @@ struct State {
     origins: HashMap<String, JobId>,
     users: HashMap<String, UserProfile>,
     quota: HashMap<String, u32>,
+    deliveries: BTreeMap<String, Delivery>,
 }
 
 impl MemoryStore {
@@ -108,5 +112,27 @@ impl Store for MemoryStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    fn put_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        self.state()
+            .deliveries
+            .insert(delivery_key(&delivery.user, delivery.job), delivery.clone());
+        Ok(())
+    }
+
+    fn deliveries(&self, user: &UserKey, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        let prefix = delivery_prefix(user);
+        Ok(self
+            .state()
+            .deliveries
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, d)| d.clone())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .take(limit)
+            .collect())
     }
 }

@@ -4,7 +4,8 @@ use loopsmith_protocol::{Job, JobId, UserKey, UserProfile};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
 use super::{
-    Insert, QuotaDebit, Store, StoreError, decode, encode, origin_key, quota_key, user_key,
+    Delivery, Insert, QuotaDebit, Store, StoreError, decode, delivery_key, delivery_prefix, encode,
+    origin_key, quota_key, user_key,
 };
 
 /// Trees are named with a format version so a later layout can live beside this one.
@@ -12,6 +13,7 @@ const JOBS: &str = "v1/jobs";
 const ORIGINS: &str = "v1/origins";
 const USERS: &str = "v1/users";
 const QUOTA: &str = "v1/quota";
+const DELIVERIES: &str = "v1/deliveries";
 const BOOT_EPOCH: &[u8] = b"v1/boot_epoch";
 const NEXT_JOB_ID: &[u8] = b"v1/next_job_id";
 
@@ -23,6 +25,7 @@ pub struct SledStore {
     origins: sled::Tree,
     users: sled::Tree,
     quota: sled::Tree,
+    deliveries: sled::Tree,
 }
 
 impl SledStore {
@@ -39,6 +42,7 @@ impl SledStore {
             origins: db.open_tree(ORIGINS)?,
             users: db.open_tree(USERS)?,
             quota: db.open_tree(QUOTA)?,
+            deliveries: db.open_tree(DELIVERIES)?,
             db,
         })
     }
@@ -167,6 +171,29 @@ impl Store for SledStore {
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
+    }
+
+    fn put_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        self.deliveries.insert(
+            delivery_key(&delivery.user, delivery.job).as_bytes(),
+            encode(delivery),
+        )?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn deliveries(&self, user: &UserKey, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        self.deliveries
+            .scan_prefix(delivery_prefix(user).as_bytes())
+            .rev()
+            .take(limit)
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&value, || {
+                    format!("delivery {}", String::from_utf8_lossy(&key))
+                })
+            })
+            .collect()
     }
 }
 
