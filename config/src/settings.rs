@@ -220,8 +220,10 @@ pub struct TelegramSettings {
     pub api_url: String,
     /// Public https URL Telegram posts updates to; empty uses long polling.
     pub webhook_url: String,
-    /// Chat ids allowed to use the bot; empty allows everyone.
+    /// Chat ids allowed to use the bot; with allowed_users, both empty allows everyone.
     pub allowed_chats: Vec<i64>,
+    /// User ids allowed to use the bot in any chat; with allowed_chats, both empty allows everyone.
+    pub allowed_users: Vec<u64>,
 }
 
 impl Default for TelegramSettings {
@@ -231,6 +233,7 @@ impl Default for TelegramSettings {
             api_url: "https://api.telegram.org".to_string(),
             webhook_url: String::new(),
             allowed_chats: Vec::new(),
+            allowed_users: Vec::new(),
         }
     }
 }
