@@ -65,18 +65,20 @@ pub fn run(settings: &Settings) -> Result<(), Failure> {
             Arc::new(MediaEncoder),
         )
         .map_err(|e| Failure::Runtime(anyhow::anyhow!(error_chain(&e))))?;
-        let mut bot = match telegram::start(engine.clone(), telegram::Config::new(telegram, token))
-            .await
-        {
-            Ok(bot) => bot,
-            Err(e) => {
-                let _ = engine.shutdown(Duration::ZERO).await;
-                return Err(Failure::Runtime(anyhow::anyhow!(e)));
-            }
-        };
+        let mut bot =
+            match telegram::start(engine.clone(), telegram::Config::new(telegram, token)).await {
+                Ok(bot) => bot,
+                Err(e) => {
+                    let _ = engine.shutdown(Duration::ZERO).await;
+                    return Err(Failure::Runtime(anyhow::anyhow!(e)));
+                }
+            };
         eprintln!("loopsmith is serving: Telegram bot @{}", bot.username());
         let signal = stop_signal().await;
-        eprintln!("{signal}: stopping (running jobs get {} s)", settings.engine.shutdown_grace_secs);
+        eprintln!(
+            "{signal}: stopping (running jobs get {} s)",
+            settings.engine.shutdown_grace_secs
+        );
         bot.stop_intake().await;
         let grace = Duration::from_secs(settings.engine.shutdown_grace_secs);
         let stopped = engine.shutdown(grace).await;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use loopsmith_engine::media::inspect::inspect;
 use loopsmith_engine::media::sticker::{TELEGRAM_STICKER, check};
-use loopsmith_fakes::telegram::{Call, FakeTelegram, Failure};
+use loopsmith_fakes::telegram::{Call, Failure, FakeTelegram};
 use serde_json::{Value, json};
 
 /// Shaped like a real token (id, colon, 35+ characters) so teloxide's own redaction applies
@@ -20,9 +20,10 @@ const ALICE: i64 = 42;
 const ADMIN: i64 = 777;
 const OUTSIDER: i64 = 99;
 const GROUP: i64 = -100_123;
-/// Generous: renders run on a shared CPU.
+/// Generous: renders run on a shared CPU, and the bot keeps to Telegram's 20 messages a
+/// minute per chat, so a busy chat's replies queue.
 const RENDER: Duration = Duration::from_secs(240);
-const QUICK: Duration = Duration::from_secs(30);
+const QUICK: Duration = Duration::from_secs(90);
 
 fn fixture_bundle() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -105,7 +106,7 @@ fn buttons(call: &Call) -> Vec<String> {
 }
 
 /// Waits for a message to `chat` whose text satisfies `want`, after `skip` calls.
-async fn reply(fake: &FakeTelegram, skip: usize, chat: i64, want: &str) -> Call {
+async fn reply(fake: &FakeTelegram, serve: &Serve, skip: usize, chat: i64, want: &str) -> Call {
     let found = |calls: &[Call]| {
         calls[skip.min(calls.len())..]
             .iter()
@@ -115,21 +116,33 @@ async fn reply(fake: &FakeTelegram, skip: usize, chat: i64, want: &str) -> Call 
     let calls = fake
         .wait_for(QUICK, |calls| found(calls).is_some())
         .await
-        .unwrap_or_else(|e| panic!("no reply containing {want:?} to {chat}: {e}"));
+        .unwrap_or_else(|e| {
+            panic!(
+                "no reply containing {want:?} to {chat}: {e}\n{}",
+                serve.log()
+            )
+        });
     found(&calls).expect("found above")
 }
 
-async fn answer(fake: &FakeTelegram, skip: usize, want: &str) -> Call {
+async fn answer(fake: &FakeTelegram, serve: &Serve, skip: usize, want: &str) -> Call {
     let found = |calls: &[Call]| {
         calls[skip.min(calls.len())..]
             .iter()
-            .find(|c| c.is("answerCallbackQuery") && c.text("text").is_some_and(|t| t.contains(want)))
+            .find(|c| {
+                c.is("answerCallbackQuery") && c.text("text").is_some_and(|t| t.contains(want))
+            })
             .cloned()
     };
     let calls = fake
         .wait_for(QUICK, |calls| found(calls).is_some())
         .await
-        .unwrap_or_else(|e| panic!("no callback answer containing {want:?}: {e}"));
+        .unwrap_or_else(|e| {
+            panic!(
+                "no callback answer containing {want:?}: {e}\n{}",
+                serve.log()
+            )
+        });
     found(&calls).expect("found above")
 }
 
@@ -152,48 +165,76 @@ async fn the_bot_end_to_end() {
     fake.fail_next("sendMessage", Failure::RetryAfter(1));
     let mark = fake.calls().len();
     fake.send_text(ALICE, ALICE, "/start");
-    let hello = reply(&fake, mark, ALICE, "Hi User42!").await;
-    assert!(text_of(&hello).contains("Styles: none, anime"), "{}", text_of(&hello));
-    let tries: Vec<Call> = fake.calls()[mark..]
+    let calls = fake
+        .wait_for(QUICK, |calls| {
+            calls[mark..].iter().filter(|c| c.is("sendMessage")).count() >= 2
+        })
+        .await
+        .unwrap_or_else(|e| panic!("/start was not sent again after the 429: {e}"));
+    let tries: Vec<&Call> = calls[mark..]
         .iter()
         .filter(|c| c.is("sendMessage"))
-        .cloned()
         .collect();
+    assert!(
+        text_of(tries[1]).starts_with("Hi User42!"),
+        "{}",
+        text_of(tries[1])
+    );
+    assert!(
+        text_of(tries[1]).contains("Styles: none, anime"),
+        "{}",
+        text_of(tries[1])
+    );
     assert_eq!(tries.len(), 2, "refused once, then sent again");
     assert!(tries[1].at.duration_since(tries[0].at) >= Duration::from_millis(900));
 
-    // Malformed input: each gets one short, specific answer.
+    // Malformed input (from the admin's chat, to spread the per-chat rate): each gets one
+    // short, specific answer.
     let mark = fake.calls().len();
-    fake.send_text(ALICE, ALICE, "a cat -fps 99");
-    reply(&fake, mark, ALICE, "Frame rate must be between 8 and 30 fps; you asked for 99.").await;
-    fake.send_text(ALICE, ALICE, "a cat \"unclosed");
-    reply(&fake, mark, ALICE, "A quote is opened but never closed.").await;
-    fake.send_text(ALICE, ALICE, "/frobnicate");
-    reply(&fake, mark, ALICE, "I don't know /frobnicate.").await;
-    fake.send_text(ALICE, ALICE, "/sticker");
-    reply(&fake, mark, ALICE, "Tell me what to make").await;
+    fake.send_text(ADMIN, ADMIN, "a cat -fps 99");
+    reply(
+        &fake,
+        &serve,
+        mark,
+        ADMIN,
+        "Frame rate must be between 8 and 30 fps; you asked for 99.",
+    )
+    .await;
+    fake.send_text(ADMIN, ADMIN, "a cat \"unclosed");
+    reply(
+        &fake,
+        &serve,
+        mark,
+        ADMIN,
+        "A quote is opened but never closed.",
+    )
+    .await;
+    fake.send_text(ADMIN, ADMIN, "/frobnicate");
+    reply(&fake, &serve, mark, ADMIN, "I don't know /frobnicate.").await;
+    fake.send_text(ADMIN, ADMIN, "/sticker");
+    reply(&fake, &serve, mark, ADMIN, "Tell me what to make").await;
     // An update teloxide cannot read at all, then a photo: the bot carries on.
     fake.push_update(json!({"message": {"message_id": "x", "chat": 5}}));
     let photo_id = fake.push_update(json!({"message": {
         "message_id": 900, "date": 1_700_000_000,
-        "chat": {"id": ALICE, "type": "private", "first_name": "A"},
-        "from": {"id": ALICE, "is_bot": false, "first_name": "A"},
+        "chat": {"id": ADMIN, "type": "private", "first_name": "A"},
+        "from": {"id": ADMIN, "is_bot": false, "first_name": "A"},
         "photo": [{"file_id": "p1", "file_unique_id": "up1", "width": 64, "height": 64}],
         "caption": "make it dance",
     }}));
     assert!(photo_id > 0);
-    reply(&fake, mark, ALICE, "I can't animate photos yet").await;
-    fake.press(ALICE, ALICE, 1, "zz:junk");
-    answer(&fake, mark, "That button no longer works").await;
+    reply(&fake, &serve, mark, ADMIN, "I can't animate photos yet").await;
+    fake.press(ADMIN, ADMIN, 1, "zz:junk");
+    answer(&fake, &serve, mark, "That button no longer works").await;
 
     // The allow-list: someone not on it gets a polite refusal and no job.
     fake.send_text(OUTSIDER, OUTSIDER, "a dancing cat");
-    reply(&fake, mark, OUTSIDER, "this bot is private").await;
+    reply(&fake, &serve, mark, OUTSIDER, "this bot is private").await;
 
     // A prompt: queued reply, progress edits, the sticker with buttons, the full clip.
     let mark = fake.calls().len();
     fake.send_text(ALICE, ALICE, "a red ball bouncing -seed 42 -duration 4");
-    let queued = reply(&fake, mark, ALICE, "Got it").await;
+    let queued = reply(&fake, &serve, mark, ALICE, "Got it").await;
     let calls = fake
         .wait_for(RENDER, |calls| {
             calls[mark..].iter().any(|c| c.is("sendAnimation"))
@@ -204,21 +245,43 @@ async fn the_bot_end_to_end() {
         .await
         .unwrap_or_else(|e| panic!("no delivery: {e}\n{}", serve.log()));
     let flow = &calls[mark..];
-    let sticker = flow.iter().find(|c| c.is("sendSticker")).expect("a sticker");
-    let bytes = sticker.attached("sticker").expect("uploaded as a file").bytes.clone();
+    let sticker = flow
+        .iter()
+        .find(|c| c.is("sendSticker"))
+        .expect("a sticker");
+    let bytes = sticker
+        .attached("sticker")
+        .expect("uploaded as a file")
+        .bytes
+        .clone();
     check(&bytes, &TELEGRAM_STICKER).expect("a valid Telegram video sticker");
     assert_eq!(sticker.text("emoji").as_deref(), Some("🎬"));
     let keys = buttons(sticker);
     assert_eq!(keys.len(), 4, "{keys:?}");
-    let job = keys[0].strip_prefix("rr:").expect("re-roll first").to_string();
-    assert_eq!(keys, [format!("rr:{job}"), format!("va:{job}"), format!("pk:{job}"), format!("fc:{job}")]);
-    let clip = flow.iter().find(|c| c.is("sendAnimation")).expect("the full clip");
+    let job = keys[0]
+        .strip_prefix("rr:")
+        .expect("re-roll first")
+        .to_string();
+    assert_eq!(
+        keys,
+        [
+            format!("rr:{job}"),
+            format!("va:{job}"),
+            format!("pk:{job}"),
+            format!("fc:{job}")
+        ]
+    );
+    let clip = flow
+        .iter()
+        .find(|c| c.is("sendAnimation"))
+        .expect("the full clip");
     let mp4 = clip.attached("animation").expect("uploaded").bytes.clone();
     let info = inspect(&mp4).expect("readable MP4");
     assert_eq!(info.codec, "h264");
     assert!(info.duration_secs > 3.0, "{} s", info.duration_secs);
     assert!(
-        flow.iter().any(|c| c.is("sendChatAction") && c.text("action").as_deref() == Some("record_video")),
+        flow.iter()
+            .any(|c| c.is("sendChatAction") && c.text("action").as_deref() == Some("record_video")),
         "the chat action is shown while rendering"
     );
     // Progress edits of the queued reply keep at least 2 s apart.
@@ -233,7 +296,7 @@ async fn the_bot_end_to_end() {
     // Add to my pack: the first press makes the set, the second adds to it.
     let mark = fake.calls().len();
     fake.press(ALICE, ALICE, 2, &format!("pk:{job}"));
-    reply(&fake, mark, ALICE, "I made your pack").await;
+    reply(&fake, &serve, mark, ALICE, "I made your pack").await;
     let set_name = format!("u{ALICE}_by_{BOT}");
     let set = fake.sticker_set(&set_name).expect("the set exists");
     assert_eq!((set.owner, set.stickers.len()), (ALICE, 1));
@@ -241,92 +304,191 @@ async fn the_bot_end_to_end() {
     let create = fake.calls_of("createNewStickerSet").pop().expect("called");
     let sticker_file_id = create.params["stickers"][0]["sticker"].clone();
     assert!(
-        sticker_file_id.as_str().is_some_and(|s| !s.starts_with("attach://")),
+        sticker_file_id
+            .as_str()
+            .is_some_and(|s| !s.starts_with("attach://")),
         "the sticker goes by the file id it already has: {:?}",
         create.params
     );
     fake.press(ALICE, ALICE, 2, &format!("pk:{job}"));
-    reply(&fake, mark, ALICE, "Added to your pack: https://t.me/addstickers/").await;
+    reply(
+        &fake,
+        &serve,
+        mark,
+        ALICE,
+        "Added to your pack: https://t.me/addstickers/",
+    )
+    .await;
     assert_eq!(fake.sticker_set(&set_name).expect("set").stickers.len(), 2);
     fake.send_text(ALICE, ALICE, "/pack");
-    reply(&fake, mark, ALICE, &format!("Your pack: https://t.me/addstickers/{set_name}")).await;
+    reply(
+        &fake,
+        &serve,
+        mark,
+        ALICE,
+        &format!("Your pack: https://t.me/addstickers/{set_name}"),
+    )
+    .await;
 
     // A full set and a refused sticker each get their own message.
     let mut full = fake.sticker_set(&set_name).expect("set");
     full.stickers = vec![full.stickers[0].clone(); 120];
     fake.put_set(full);
     fake.press(ALICE, ALICE, 2, &format!("pk:{job}"));
-    reply(&fake, mark, ALICE, "Your pack is full (120 stickers").await;
-    fake.fail_next("addStickerToSet", Failure::BadRequest("STICKER_VIDEO_LONG".into()));
+    reply(
+        &fake,
+        &serve,
+        mark,
+        ALICE,
+        "Your pack is full (120 stickers",
+    )
+    .await;
+    fake.fail_next(
+        "addStickerToSet",
+        Failure::BadRequest("STICKER_VIDEO_LONG".into()),
+    );
     fake.press(ALICE, ALICE, 2, &format!("pk:{job}"));
-    reply(&fake, mark, ALICE, "Telegram refused this sticker for packs").await;
+    reply(
+        &fake,
+        &serve,
+        mark,
+        ALICE,
+        "Telegram refused this sticker for packs",
+    )
+    .await;
     // Inline mode: the user's own stickers by file id, through one 429.
     fake.fail_next("answerInlineQuery", Failure::RetryAfter(1));
     let mark = fake.calls().len();
     fake.inline_query(ALICE, "red ball");
     let calls = fake
-        .wait_for(QUICK, |calls| calls[mark..].iter().filter(|c| c.is("answerInlineQuery")).count() >= 2)
+        .wait_for(QUICK, |calls| {
+            calls[mark..]
+                .iter()
+                .filter(|c| c.is("answerInlineQuery"))
+                .count()
+                >= 2
+        })
         .await
         .unwrap_or_else(|e| panic!("no inline answer: {e}"));
-    let inline: Vec<&Call> = calls[mark..].iter().filter(|c| c.is("answerInlineQuery")).collect();
+    let inline: Vec<&Call> = calls[mark..]
+        .iter()
+        .filter(|c| c.is("answerInlineQuery"))
+        .collect();
     assert!(inline[1].at.duration_since(inline[0].at) >= Duration::from_millis(900));
     let answered = inline[1];
     assert_eq!(answered.params["is_personal"], json!(true));
     assert_eq!(answered.params["cache_time"], json!(10));
-    assert_eq!(answered.params["button"]["start_parameter"], json!("inline"));
+    assert_eq!(
+        answered.params["button"]["start_parameter"],
+        json!("inline")
+    );
     let results = answered.params["results"].as_array().expect("results");
     assert_eq!(results.len(), 1, "{results:?}");
     assert_eq!(results[0]["type"], json!("sticker"));
     assert_eq!(results[0]["sticker_file_id"], sticker_file_id);
     fake.inline_query(ALICE, "no such words");
     let calls = fake
-        .wait_for(QUICK, |calls| calls[mark..].iter().filter(|c| c.is("answerInlineQuery")).count() >= 3)
+        .wait_for(QUICK, |calls| {
+            calls[mark..]
+                .iter()
+                .filter(|c| c.is("answerInlineQuery"))
+                .count()
+                >= 3
+        })
         .await
         .expect("answered");
-    let last = calls.iter().rev().find(|c| c.is("answerInlineQuery")).expect("answer");
+    let last = calls
+        .iter()
+        .rev()
+        .find(|c| c.is("answerInlineQuery"))
+        .expect("answer");
     assert_eq!(last.params["results"], json!([]));
 
     // Buttons belong to their sticker's owner; admins and commands.
     let mark = fake.calls().len();
     fake.press(ADMIN, ADMIN, 2, &format!("rr:{job}"));
-    answer(&fake, mark, "belongs to someone else").await;
+    answer(&fake, &serve, mark, "belongs to someone else").await;
     fake.send_text(ALICE, ALICE, "/stats");
-    reply(&fake, mark, ALICE, "Only admins can use that command.").await;
+    reply(
+        &fake,
+        &serve,
+        mark,
+        ALICE,
+        "Only admins can use that command.",
+    )
+    .await;
     fake.send_text(ADMIN, ADMIN, "/stats");
-    reply(&fake, mark, ADMIN, "Queue: 0 waiting").await;
+    reply(&fake, &serve, mark, ADMIN, "Queue: 0 waiting").await;
     fake.send_text(ADMIN, ADMIN, "/budget");
-    reply(&fake, mark, ADMIN, "Pika backend is not part of this build").await;
+    reply(
+        &fake,
+        &serve,
+        mark,
+        ADMIN,
+        "Pika backend is not part of this build",
+    )
+    .await;
     fake.send_text(ALICE, ALICE, "/seed lock");
-    reply(&fake, mark, ALICE, "every sticker will use seed 42").await;
+    reply(&fake, &serve, mark, ALICE, "every sticker will use seed 42").await;
     fake.send_text(ALICE, ALICE, "/style anime");
-    reply(&fake, mark, ALICE, "the anime style").await;
+    reply(&fake, &serve, mark, ALICE, "the anime style").await;
     fake.send_text(ALICE, ALICE, "/style vaporwave");
-    reply(&fake, mark, ALICE, "There is no style called \"vaporwave\"").await;
+    reply(
+        &fake,
+        &serve,
+        mark,
+        ALICE,
+        "There is no style called \"vaporwave\"",
+    )
+    .await;
     fake.send_text(ALICE, ALICE, "/history");
-    let history = reply(&fake, mark, ALICE, "Your recent stickers:\n1. a red ball bouncing").await;
+    let history = reply(
+        &fake,
+        &serve,
+        mark,
+        ALICE,
+        "Your recent stickers:\n1. a red ball bouncing",
+    )
+    .await;
     assert_eq!(buttons(&history), [format!("hs:{job}")]);
     fake.send_text(ALICE, ALICE, "/settings");
-    let settings = reply(&fake, mark, ALICE, "Your defaults:").await;
-    assert!(text_of(&settings).contains("Seed: locked to 42"), "{}", text_of(&settings));
+    let settings = reply(&fake, &serve, mark, ALICE, "Your defaults:").await;
+    assert!(
+        text_of(&settings).contains("Seed: locked to 42"),
+        "{}",
+        text_of(&settings)
+    );
     assert!(buttons(&settings).contains(&"set:ar:9:16".to_string()));
     fake.press(ALICE, ALICE, 3, "set:ar:9:16");
-    answer(&fake, mark, "Aspect is now 9:16.").await;
+    answer(&fake, &serve, mark, "Aspect is now 9:16.").await;
     fake.send_text(ADMIN, ADMIN, "/ban 99");
-    reply(&fake, mark, ADMIN, "User 99 is banned").await;
+    reply(&fake, &serve, mark, ADMIN, "User 99 is banned").await;
 
     // Groups: only commands addressed to this bot; the sticker comes to the group.
     let mark = fake.calls().len();
     fake.send_text(ALICE, GROUP, "just chatting");
     fake.send_text(ALICE, GROUP, "/sticker@other_bot a dog");
     fake.send_text(ALICE, GROUP, &format!("/sticker@{BOT} a blue box -seed 3"));
-    reply(&fake, mark, GROUP, "Got it").await;
+    reply(&fake, &serve, mark, GROUP, "Got it").await;
     let calls = fake
-        .wait_for(RENDER, |calls| calls[mark..].iter().any(|c| c.is("sendSticker")))
+        .wait_for(RENDER, |calls| {
+            calls[mark..].iter().any(|c| c.is("sendSticker"))
+        })
         .await
         .unwrap_or_else(|e| panic!("no group sticker: {e}\n{}", serve.log()));
-    let group_calls: Vec<&Call> = calls[mark..].iter().filter(|c| chat_of(c) == Some(GROUP)).collect();
-    let group_sticker = group_calls.iter().find(|c| c.is("sendSticker")).expect("sticker");
-    check(&group_sticker.attached("sticker").expect("file").bytes, &TELEGRAM_STICKER).expect("valid");
+    let group_calls: Vec<&Call> = calls[mark..]
+        .iter()
+        .filter(|c| chat_of(c) == Some(GROUP))
+        .collect();
+    let group_sticker = group_calls
+        .iter()
+        .find(|c| c.is("sendSticker"))
+        .expect("sticker");
+    check(
+        &group_sticker.attached("sticker").expect("file").bytes,
+        &TELEGRAM_STICKER,
+    )
+    .expect("valid");
     assert!(
         !calls[mark..].iter().any(|c| c.is("sendAnimation")),
         "a 3 s clip fits a sticker; no separate clip"
@@ -340,16 +502,24 @@ async fn the_bot_end_to_end() {
     // Re-roll from the private chat: same parameters, a new job, another sticker.
     let mark = fake.calls().len();
     fake.press(ALICE, ALICE, 2, &format!("rr:{job}"));
-    answer(&fake, mark, "On it!").await;
-    fake.wait_for(RENDER, |calls| calls[mark..].iter().any(|c| c.is("sendSticker")))
-        .await
-        .unwrap_or_else(|e| panic!("no re-roll: {e}\n{}", serve.log()));
+    answer(&fake, &serve, mark, "On it!").await;
+    fake.wait_for(RENDER, |calls| {
+        calls[mark..].iter().any(|c| c.is("sendSticker"))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("no re-roll: {e}\n{}", serve.log()));
 
     // SIGTERM: a clean stop within the grace period.
     let pid = serve.child.id().to_string();
-    let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
     assert!(status.success());
-    let mut child = std::mem::replace(&mut serve.child, Command::new("true").spawn().expect("true"));
+    let mut child = std::mem::replace(
+        &mut serve.child,
+        Command::new("true").spawn().expect("true"),
+    );
     let waited = tokio::time::timeout(
         Duration::from_secs(60),
         tokio::task::spawn_blocking(move || child.wait()),
@@ -367,6 +537,10 @@ async fn the_bot_end_to_end() {
     let secret = TOKEN.split_once(':').map(|(_, s)| s).expect("token shape");
     assert!(!log.contains(secret), "the token leaked into the log");
     for call in fake.calls() {
-        assert!(!format!("{:?}", call.params).contains(secret), "token in a {} call", call.method);
+        assert!(
+            !format!("{:?}", call.params).contains(secret),
+            "token in a {} call",
+            call.method
+        );
     }
 }

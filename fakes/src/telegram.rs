@@ -277,6 +277,8 @@ impl FakeTelegram {
         loop {
             // Register before checking, so a call landing in between still wakes us.
             let notified = self.shared.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             let calls = self.calls();
             if done(&calls) {
                 return Ok(calls);
@@ -295,9 +297,16 @@ impl FakeTelegram {
     }
 
     /// Waits for the `n`-th call (1-based) of `method` and returns it.
-    pub async fn wait_for_nth(&self, method: &str, n: usize, limit: Duration) -> Result<Call, String> {
+    pub async fn wait_for_nth(
+        &self,
+        method: &str,
+        n: usize,
+        limit: Duration,
+    ) -> Result<Call, String> {
         let calls = self
-            .wait_for(limit, |calls| calls.iter().filter(|c| c.is(method)).count() >= n)
+            .wait_for(limit, |calls| {
+                calls.iter().filter(|c| c.is(method)).count() >= n
+            })
             .await?;
         Ok(calls
             .into_iter()
@@ -335,7 +344,11 @@ fn chat_json(chat: i64, from: i64) -> Value {
 }
 
 fn ok(result: Value) -> Response {
-    (StatusCode::OK, axum::Json(json!({"ok": true, "result": result}))).into_response()
+    (
+        StatusCode::OK,
+        axum::Json(json!({"ok": true, "result": result})),
+    )
+        .into_response()
 }
 
 fn error(code: u16, description: &str, retry_after: Option<u32>) -> Response {
@@ -421,7 +434,10 @@ async fn decode(method: String, headers: &HeaderMap, request: Request) -> Result
             } else {
                 let text = String::from_utf8_lossy(&bytes).into_owned();
                 let value = match serde_json::from_str::<Value>(&text) {
-                    Ok(v @ (Value::Array(_) | Value::Object(_) | Value::Number(_) | Value::Bool(_))) => v,
+                    Ok(
+                        v
+                        @ (Value::Array(_) | Value::Object(_) | Value::Number(_) | Value::Bool(_)),
+                    ) => v,
                     _ => Value::String(text),
                 };
                 call.params.insert(name, value);
@@ -443,7 +459,11 @@ async fn decode(method: String, headers: &HeaderMap, request: Request) -> Result
 }
 
 async fn get_updates(fake: &FakeTelegram, call: &Call) -> Response {
-    let offset = call.params.get("offset").and_then(Value::as_i64).unwrap_or(0);
+    let offset = call
+        .params
+        .get("offset")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     let limit = call
         .params
         .get("limit")
@@ -460,6 +480,8 @@ async fn get_updates(fake: &FakeTelegram, call: &Call) -> Response {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let notified = fake.shared.changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
         {
             let mut state = fake.state();
             // An offset confirms every update before it; they are never served again.
@@ -502,7 +524,10 @@ impl FakeTelegram {
                 "has_custom_certificate": false,
                 "pending_update_count": 0,
             })),
-            "deletewebhook" | "setmycommands" | "sendchataction" | "answercallbackquery"
+            "deletewebhook"
+            | "setmycommands"
+            | "sendchataction"
+            | "answercallbackquery"
             | "answerinlinequery" => ok(json!(true)),
             "sendmessage" => self.send_message(call),
             "editmessagetext" => self.edit_message_text(call),
@@ -565,7 +590,11 @@ impl FakeTelegram {
             Ok(c) => c,
             Err(r) => return r,
         };
-        let id = call.params.get("message_id").and_then(Value::as_i64).unwrap_or(0);
+        let id = call
+            .params
+            .get("message_id")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         let Some(text) = call.text("text").filter(|t| !t.is_empty()) else {
             return bad_request("message text is empty");
         };
@@ -598,7 +627,12 @@ impl FakeTelegram {
     }
 
     /// Stores an uploaded file (or accepts a known file id) and returns its file id.
-    fn take_file(&self, call: &Call, field: &str, prefix: &str) -> Result<(String, Bytes), Response> {
+    fn take_file(
+        &self,
+        call: &Call,
+        field: &str,
+        prefix: &str,
+    ) -> Result<(String, Bytes), Response> {
         let Some(value) = call.text(field) else {
             return Err(bad_request(&format!("there is no {field} in the request")));
         };
@@ -640,7 +674,11 @@ impl FakeTelegram {
             json!({"sticker": sticker})
         } else {
             let mut animation = meta.clone();
-            for (k, v) in [("width", json!(512)), ("height", json!(512)), ("duration", json!(5))] {
+            for (k, v) in [
+                ("width", json!(512)),
+                ("height", json!(512)),
+                ("duration", json!(5)),
+            ] {
                 animation[k] = v;
             }
             animation["mime_type"] = json!("video/mp4");

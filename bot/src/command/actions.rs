@@ -2,9 +2,7 @@
 //! text to answer with; an `Err` is an engine refusal or fault whose `Display` is one
 //! sentence for the user (the adapter logs the chain).
 
-use loopsmith_engine::protocol::{
-    Job, JobId, JobState, Params, Platform, UserKey, UserStyle,
-};
+use loopsmith_engine::protocol::{Job, JobId, JobState, Params, Platform, UserKey, UserStyle};
 use loopsmith_engine::{Engine, Error, request};
 
 use super::texts::{self, TextSetting};
@@ -272,7 +270,10 @@ pub async fn text_setting(
     }
     let arg = request::clean_text(arg);
     if arg.is_empty() {
-        return Ok(texts::text_setting(which, slot(&mut style, which).as_deref()));
+        return Ok(texts::text_setting(
+            which,
+            slot(&mut style, which).as_deref(),
+        ));
     }
     let value = match arg.to_ascii_lowercase().as_str() {
         "off" | "none" | "clear" | "reset" => None,
@@ -301,11 +302,7 @@ pub async fn seed(engine: &Engine, user: &UserKey, arg: &str) -> Result<String, 
         }
         ["lock", value] => Err(request::parse_seed(value).unwrap_err().into()),
         ["lock"] => {
-            let last = engine
-                .recent_jobs(Some(user), 1)
-                .await?
-                .into_iter()
-                .next();
+            let last = engine.recent_jobs(Some(user), 1).await?.into_iter().next();
             match last {
                 Some(job) => {
                     style.seed_lock = Some(job.params.seed);
@@ -339,7 +336,10 @@ pub async fn settings(engine: &Engine, user: &UserKey) -> Result<String, Error> 
                 .seed_lock
                 .map_or("random".to_string(), |s| format!("locked to {s}")),
         ),
-        ("Suffix", style.suffix.clone().unwrap_or_else(|| "none".into())),
+        (
+            "Suffix",
+            style.suffix.clone().unwrap_or_else(|| "none".into()),
+        ),
         (
             "Character",
             style.character.clone().unwrap_or_else(|| "none".into()),
@@ -364,9 +364,7 @@ pub async fn apply_setting(
         (Setting::Motion, Some(n)) => {
             d.motion = Some(request::check_motion(u8::try_from(n).unwrap_or(u8::MAX))?)
         }
-        (Setting::Duration, Some(n)) => {
-            d.duration_secs = Some(request::check_duration(n as f32)?)
-        }
+        (Setting::Duration, Some(n)) => d.duration_secs = Some(request::check_duration(n as f32)?),
         (Setting::Fps, Some(n)) => d.fps = Some(request::check_fps(n)?),
         (Setting::Reset, _) => style.defaults = Default::default(),
         _ => return Ok(texts::button_expired()),
@@ -417,7 +415,10 @@ pub async fn stats(engine: &Engine) -> Result<String, Error> {
     let recent = engine.recent_jobs(None, 1000).await?;
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for job in &recent {
-        match counts.iter_mut().find(|(name, _)| *name == job.state.name()) {
+        match counts
+            .iter_mut()
+            .find(|(name, _)| *name == job.state.name())
+        {
             Some((_, n)) => *n += 1,
             None => counts.push((job.state.name(), 1)),
         }
@@ -472,7 +473,9 @@ mod tests {
             assert!(data.len() <= 64, "{data}");
             assert_eq!(Action::decode(&data), Some(action));
         }
-        for junk in ["", "rr", "rr:", "rr:x", "zz:1", "set:xx:1", "set:ar", "rr:-1"] {
+        for junk in [
+            "", "rr", "rr:", "rr:x", "zz:1", "set:xx:1", "set:ar", "rr:-1",
+        ] {
             assert_eq!(Action::decode(junk), None, "{junk}");
         }
     }

@@ -86,12 +86,21 @@ mod tests {
             read("/sticker@loopbot   a cat ", "LoopBot"),
             Some(Read::Command(Command::Sticker("a cat".into())))
         );
-        assert_eq!(read("/sticker@otherbot a cat", "LoopBot"), Some(Read::ForAnotherBot));
+        assert_eq!(
+            read("/sticker@otherbot a cat", "LoopBot"),
+            Some(Read::ForAnotherBot)
+        );
         assert_eq!(read("/HELP", "b"), Some(Read::Command(Command::Help)));
-        assert_eq!(read("/frobnicate x", "b"), Some(Read::Command(Command::Unknown("frobnicate".into()))));
+        assert_eq!(
+            read("/frobnicate x", "b"),
+            Some(Read::Command(Command::Unknown("frobnicate".into())))
+        );
         assert_eq!(read("a cat", "b"), None);
         assert_eq!(read("/", "b"), None);
         assert_eq!(read("/@b", "b"), None);
-        assert_eq!(read("/seed\nlock 42", "b"), Some(Read::Command(Command::Seed("lock 42".into()))));
+        assert_eq!(
+            read("/seed\nlock 42", "b"),
+            Some(Read::Command(Command::Seed("lock 42".into())))
+        );
     }
 }

@@ -86,7 +86,9 @@ pub enum Outcome {
     Delivered,
     /// The job is done but delivering it failed.
     Undelivered(SurfaceError),
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
     Cancelled,
     /// The event stream ended without a final state (the engine is shutting down).
     Interrupted,
@@ -164,7 +166,15 @@ pub async fn follow<S: Surface, E: EventSource>(
             Outcome::Failed { reason }
         }
         Some(JobState::Cancelled { .. }) => {
-            finish(surface, &status, &shown, &texts::cancelled(), last_edit, pacing).await;
+            finish(
+                surface,
+                &status,
+                &shown,
+                &texts::cancelled(),
+                last_edit,
+                pacing,
+            )
+            .await;
             Outcome::Cancelled
         }
         _ => Outcome::Interrupted,

@@ -125,7 +125,11 @@ pub fn styles(presets: &[(&str, &str)], current: Option<&str>) -> String {
     let lines: Vec<String> = presets
         .iter()
         .map(|(name, look)| {
-            let mark = if Some(*name) == current { " (yours)" } else { "" };
+            let mark = if Some(*name) == current {
+                " (yours)"
+            } else {
+                ""
+            };
             if look.is_empty() {
                 format!("• {name}{mark} — your prompt as written")
             } else {
@@ -145,8 +149,9 @@ pub fn style_current(current: Option<&str>) -> String {
         Some(name) => format!(
             "Your default style is {name}. Change it with /style NAME, or /style none to clear it; /styles lists them."
         ),
-        None => "You have no default style. Pick one with /style NAME; /styles lists them."
-            .to_string(),
+        None => {
+            "You have no default style. Pick one with /style NAME; /styles lists them.".to_string()
+        }
     }
 }
 
@@ -271,8 +276,9 @@ pub fn cancelling(job: u64) -> String {
 pub fn pack_link(link: Option<&str>) -> String {
     match link {
         Some(link) => format!("Your pack: {link}"),
-        None => "You have no pack yet. Tap \"Add to my pack\" under a sticker to start one."
-            .to_string(),
+        None => {
+            "You have no pack yet. Tap \"Add to my pack\" under a sticker to start one.".to_string()
+        }
     }
 }
 
@@ -353,8 +359,7 @@ pub fn photo_unsupported() -> String {
 }
 
 pub fn not_text() -> String {
-    "Send me a description in words and I'll make a sticker of it. /help has examples."
-        .to_string()
+    "Send me a description in words and I'll make a sticker of it. /help has examples.".to_string()
 }
 
 pub fn inline_button() -> String {

@@ -69,12 +69,19 @@ impl ChatSurface {
     /// The sticker again, by file id when it was sent before, else from the stored file.
     pub async fn resend(&self, job: &Job) {
         let file = match self.delivery(job.id).await {
-            Some(d) if d.files.contains_key(OutputKind::WebmSticker.as_str()) => InputFile::file_id(
-                FileId(d.files[OutputKind::WebmSticker.as_str()].clone()),
-            ),
+            Some(d) if d.files.contains_key(OutputKind::WebmSticker.as_str()) => {
+                InputFile::file_id(FileId(d.files[OutputKind::WebmSticker.as_str()].clone()))
+            }
             _ => match artifact(job, OutputKind::WebmSticker) {
                 Some(path) => InputFile::file(path).file_name("sticker.webm"),
-                None => return say(&self.app, self.chat, &texts::pack_problem(texts::PackProblem::Gone)).await,
+                None => {
+                    return say(
+                        &self.app,
+                        self.chat,
+                        &texts::pack_problem(texts::PackProblem::Gone),
+                    )
+                    .await;
+                }
             },
         };
         let sent = self
@@ -159,7 +166,8 @@ impl Surface for ChatSurface {
     async fn post(&self, text: &str) -> Result<MessageId, SurfaceError> {
         let mut request = self.app.bot.send_message(self.chat, text);
         if let Some(reply_to) = self.reply_to {
-            request = request.reply_parameters(ReplyParameters::new(reply_to).allow_sending_without_reply());
+            request = request
+                .reply_parameters(ReplyParameters::new(reply_to).allow_sending_without_reply());
         }
         request
             .await

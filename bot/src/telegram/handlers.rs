@@ -53,7 +53,11 @@ pub(crate) async fn message(app: Arc<App>, msg: Message) -> Handled {
     if !app.allowed(Some(msg.chat.id), from.id) {
         // Answer only when spoken to, so a group the bot sits in is not flooded.
         if private || read.is_some() {
-            info!(chat = msg.chat.id.0, user = from.id.0, "refused: not on the allow-list");
+            info!(
+                chat = msg.chat.id.0,
+                user = from.id.0,
+                "refused: not on the allow-list"
+            );
             say(&app, msg.chat.id, &texts::not_allowed_here()).await;
         }
         return Ok(());
@@ -123,8 +127,7 @@ async fn run_command(
                     .enumerate()
                     .map(|(i, job)| ((i + 1).to_string(), Action::Resend(*job)))
                     .collect();
-                let rows: Vec<Vec<(String, Action)>> =
-                    row.chunks(4).map(<[_]>::to_vec).collect();
+                let rows: Vec<Vec<(String, Action)>> = row.chunks(4).map(<[_]>::to_vec).collect();
                 send_with_buttons(app, chat, &text, keyboard(&rows)).await;
                 return;
             }
@@ -138,9 +141,7 @@ async fn run_command(
         }
         Command::Stats => actions::stats(engine).await,
         Command::Ban(arg) => actions::ban(engine, Platform::Telegram, "ban", &arg, true).await,
-        Command::Unban(arg) => {
-            actions::ban(engine, Platform::Telegram, "unban", &arg, false).await
-        }
+        Command::Unban(arg) => actions::ban(engine, Platform::Telegram, "unban", &arg, false).await,
         Command::Budget => Ok(texts::budget_unavailable()),
         Command::Unknown(name) => Ok(texts::unknown_command(&name)),
     };
@@ -218,12 +219,7 @@ pub(crate) async fn say(app: &App, chat: ChatId, text: &str) {
 }
 
 async fn send_with_buttons(app: &App, chat: ChatId, text: &str, markup: InlineKeyboardMarkup) {
-    if let Err(e) = app
-        .bot
-        .send_message(chat, text)
-        .reply_markup(markup)
-        .await
-    {
+    if let Err(e) = app.bot.send_message(chat, text).reply_markup(markup).await {
         warn!(chat = chat.0, error = %app.redactor.chain(&e), "sendMessage failed");
     }
 }
@@ -239,8 +235,13 @@ pub(crate) async fn callback(app: Arc<App>, q: CallbackQuery) -> Handled {
         let app = app.clone();
         let id = q.id.clone();
         async move {
-            if let Err(e) =
-                retrying("answerCallbackQuery", || app.bot.answer_callback_query(id.clone()).text(text.clone()).send()).await
+            if let Err(e) = retrying("answerCallbackQuery", || {
+                app.bot
+                    .answer_callback_query(id.clone())
+                    .text(text.clone())
+                    .send()
+            })
+            .await
             {
                 debug!(error = %app.redactor.chain(&e), "answerCallbackQuery failed");
             }
@@ -282,7 +283,10 @@ pub(crate) async fn callback(app: Arc<App>, q: CallbackQuery) -> Handled {
             }
             return Ok(());
         }
-        Action::Reroll(job) | Action::Vary(job) | Action::AddToPack(job) | Action::FullClip(job)
+        Action::Reroll(job)
+        | Action::Vary(job)
+        | Action::AddToPack(job)
+        | Action::FullClip(job)
         | Action::Resend(job) => {
             let record = match engine.job(job).await {
                 Ok(Some(record)) => record,

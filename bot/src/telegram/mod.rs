@@ -33,6 +33,15 @@ pub use net::{MAX_RETRY_WAIT, Redactor, retrying};
 /// The requester every handler uses: sends are queued within Telegram's limits.
 pub type Tg = Throttle<Bot>;
 
+/// Telegram's published limits (Bot FAQ): one message a second per chat, 20 a minute in a
+/// group, 30 a second overall. teloxide's defaults allow supergroups only 10 a minute.
+const LIMITS: Limits = Limits {
+    messages_per_sec_chat: 1,
+    messages_per_min_chat: 20,
+    messages_per_min_channel_or_supergroup: 20,
+    messages_per_sec_overall: 30,
+};
+
 /// Why the bot could not start. Texts never contain the token.
 #[derive(Debug, thiserror::Error)]
 pub enum TelegramError {
@@ -161,10 +170,8 @@ impl Running {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
         );
-        let drained = tokio::time::timeout(limit, async {
-            while set.join_next().await.is_some() {}
-        })
-        .await;
+        let drained =
+            tokio::time::timeout(limit, async { while set.join_next().await.is_some() {} }).await;
         if drained.is_err() {
             warn!(
                 left = set.len(),
@@ -209,12 +216,15 @@ pub async fn start(engine: Engine, config: Config) -> Result<Running, TelegramEr
         .iter()
         .map(|(name, what)| BotCommand::new(*name, *what))
         .collect();
-    if let Err(e) = retrying("setMyCommands", || bot.set_my_commands(commands.clone()).send()).await
+    if let Err(e) = retrying("setMyCommands", || {
+        bot.set_my_commands(commands.clone()).send()
+    })
+    .await
     {
         warn!(error = %redactor.chain(&e), "could not register the command menu");
     }
 
-    let tg = bot.throttle(Limits::default());
+    let tg = bot.throttle(LIMITS);
     let app = Arc::new(App {
         bot: tg.clone(),
         engine,
@@ -238,9 +248,7 @@ pub async fn start(engine: Engine, config: Config) -> Result<Running, TelegramEr
             async move { warn!(error = %text, "a Telegram update handler failed") }
         }))
         .build();
-    let listener = Polling::builder(tg)
-        .timeout(config.poll_timeout)
-        .build();
+    let listener = Polling::builder(tg).timeout(config.poll_timeout).build();
     let stop = CancellationToken::new();
     let stopped = stop.clone();
     let listener_redactor = redactor;

@@ -109,7 +109,10 @@ mod tests {
         let text = format!("POST http://x/bot{CANARY}/GetMe failed; also {secret}");
         let clean = r.clean(&text);
         assert!(!clean.contains(secret), "{clean}");
-        assert_eq!(clean, "POST http://x/bot<redacted>/GetMe failed; also <redacted>");
+        assert_eq!(
+            clean,
+            "POST http://x/bot<redacted>/GetMe failed; also <redacted>"
+        );
         assert_eq!(format!("{r:?}"), "Redactor(..)");
     }
 

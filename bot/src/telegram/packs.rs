@@ -28,7 +28,11 @@ pub fn set_link(name: &str) -> String {
 
 /// The pack's title from the user's name, within the 64-character limit.
 pub fn set_title(first_name: &str) -> String {
-    let name: String = first_name.chars().filter(|c| !c.is_control()).take(40).collect();
+    let name: String = first_name
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(40)
+        .collect();
     let name = name.trim();
     if name.is_empty() {
         "My loopsmith stickers".to_string()
@@ -150,7 +154,11 @@ fn stored_sticker(job: &Job) -> Option<std::path::PathBuf> {
 /// /pack: the link when the pack exists.
 pub(crate) async fn link_text(app: &App, user: UserId) -> String {
     let name = set_name(user, &app.username);
-    match retrying("getStickerSet", || app.bot.get_sticker_set(name.clone()).send()).await {
+    match retrying("getStickerSet", || {
+        app.bot.get_sticker_set(name.clone()).send()
+    })
+    .await
+    {
         Ok(set) => texts::pack_link(Some(&set_link(&set.name))),
         Err(RequestError::Api(ApiError::InvalidStickersSet)) => texts::pack_link(None),
         Err(e) => {
@@ -171,14 +179,38 @@ mod tests {
     #[test]
     fn telegram_refusals_map_to_what_the_user_can_do() {
         let cases = [
-            (RequestError::Api(ApiError::StickerSetNameOccupied), PackProblem::NameTaken),
-            (unknown("Bad Request: STICKERS_TOO_MUCH"), PackProblem::Full(120)),
-            (unknown("Bad Request: STICKERPACK_STICKERS_TOO_MUCH"), PackProblem::Full(120)),
-            (unknown("Bad Request: STICKER_VIDEO_LONG"), PackProblem::StickerRejected),
-            (unknown("Bad Request: STICKER_VIDEO_BIG"), PackProblem::StickerRejected),
-            (unknown("Bad Request: STICKER_VIDEO_NOWEBM"), PackProblem::StickerRejected),
-            (unknown("Bad Request: PEER_ID_INVALID"), PackProblem::NeedsPrivateChat),
-            (unknown("Bad Request: wrong file identifier/HTTP URL specified"), PackProblem::Gone),
+            (
+                RequestError::Api(ApiError::StickerSetNameOccupied),
+                PackProblem::NameTaken,
+            ),
+            (
+                unknown("Bad Request: STICKERS_TOO_MUCH"),
+                PackProblem::Full(120),
+            ),
+            (
+                unknown("Bad Request: STICKERPACK_STICKERS_TOO_MUCH"),
+                PackProblem::Full(120),
+            ),
+            (
+                unknown("Bad Request: STICKER_VIDEO_LONG"),
+                PackProblem::StickerRejected,
+            ),
+            (
+                unknown("Bad Request: STICKER_VIDEO_BIG"),
+                PackProblem::StickerRejected,
+            ),
+            (
+                unknown("Bad Request: STICKER_VIDEO_NOWEBM"),
+                PackProblem::StickerRejected,
+            ),
+            (
+                unknown("Bad Request: PEER_ID_INVALID"),
+                PackProblem::NeedsPrivateChat,
+            ),
+            (
+                unknown("Bad Request: wrong file identifier/HTTP URL specified"),
+                PackProblem::Gone,
+            ),
             (unknown("Bad Request: something new"), PackProblem::Other),
         ];
         for (error, expected) in cases {
