@@ -360,6 +360,19 @@ fn error(code: u16, description: &str, retry_after: Option<u32>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// A refusal as `Bad Request: <text>`, kept small until it becomes a response.
+struct BadRequest(String);
+
+impl BadRequest {
+    fn new(what: &str) -> BadRequest {
+        BadRequest(what.to_string())
+    }
+
+    fn into_response(self) -> Response {
+        bad_request(&self.0)
+    }
+}
+
 fn bad_request(what: &str) -> Response {
     error(400, &format!("Bad Request: {what}"), None)
 }
@@ -540,10 +553,10 @@ impl FakeTelegram {
         }
     }
 
-    fn chat_of(call: &Call) -> Result<i64, Response> {
+    fn chat_of(call: &Call) -> Result<i64, BadRequest> {
         call.text("chat_id")
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad_request("chat_id is empty"))
+            .ok_or_else(|| BadRequest("chat_id is empty".into()))
     }
 
     fn message(&self, chat: i64, extra: Value) -> (i64, Value) {
@@ -568,7 +581,7 @@ impl FakeTelegram {
     fn send_message(&self, call: &Call) -> Response {
         let chat = match Self::chat_of(call) {
             Ok(c) => c,
-            Err(r) => return r,
+            Err(r) => return r.into_response(),
         };
         let Some(text) = call.text("text").filter(|t| !t.is_empty()) else {
             return bad_request("message text is empty");
@@ -588,7 +601,7 @@ impl FakeTelegram {
     fn edit_message_text(&self, call: &Call) -> Response {
         let chat = match Self::chat_of(call) {
             Ok(c) => c,
-            Err(r) => return r,
+            Err(r) => return r.into_response(),
         };
         let id = call
             .params
@@ -632,14 +645,14 @@ impl FakeTelegram {
         call: &Call,
         field: &str,
         prefix: &str,
-    ) -> Result<(String, Bytes), Response> {
+    ) -> Result<(String, Bytes), BadRequest> {
         let Some(value) = call.text(field) else {
-            return Err(bad_request(&format!("there is no {field} in the request")));
+            return Err(BadRequest(format!("there is no {field} in the request")));
         };
         let mut state = self.state();
         if let Some(part) = value.strip_prefix("attach://") {
             let Some(upload) = call.files.get(part) else {
-                return Err(bad_request(&format!("{field} not found")));
+                return Err(BadRequest(format!("{field} not found")));
             };
             state.next_file += 1;
             let id = format!("{prefix}-{}", state.next_file);
@@ -648,18 +661,18 @@ impl FakeTelegram {
         } else if let Some(bytes) = state.files.get(&value) {
             Ok((value, bytes.clone()))
         } else {
-            Err(bad_request("wrong file identifier/HTTP URL specified"))
+            Err(BadRequest::new("wrong file identifier/HTTP URL specified"))
         }
     }
 
     fn send_media(&self, call: &Call, kind: &str) -> Response {
         let chat = match Self::chat_of(call) {
             Ok(c) => c,
-            Err(r) => return r,
+            Err(r) => return r.into_response(),
         };
         let (file_id, bytes) = match self.take_file(call, kind, kind) {
             Ok(f) => f,
-            Err(r) => return r,
+            Err(r) => return r.into_response(),
         };
         let meta = json!({
             "file_id": file_id,
@@ -692,31 +705,31 @@ impl FakeTelegram {
     }
 
     /// Checks one `InputSticker` and returns the file id it refers to.
-    fn input_sticker(&self, call: &Call, sticker: &Value) -> Result<String, Response> {
+    fn input_sticker(&self, call: &Call, sticker: &Value) -> Result<String, BadRequest> {
         if sticker["format"].as_str() != Some("video") {
-            return Err(bad_request(
+            return Err(BadRequest::new(
                 "can't parse InputSticker: Invalid sticker format specified",
             ));
         }
         let emoji = sticker["emoji_list"].as_array().map_or(0, Vec::len);
         if !(1..=20).contains(&emoji) {
-            return Err(bad_request("STICKER_EMOJI_INVALID"));
+            return Err(BadRequest::new("STICKER_EMOJI_INVALID"));
         }
         let reference = sticker["sticker"].as_str().unwrap_or_default();
         let bytes = if let Some(part) = reference.strip_prefix("attach://") {
             call.files
                 .get(part)
                 .map(|u| u.bytes.clone())
-                .ok_or_else(|| bad_request("can't parse InputSticker: sticker not found"))?
+                .ok_or_else(|| BadRequest::new("can't parse InputSticker: sticker not found"))?
         } else {
             self.file(reference)
-                .ok_or_else(|| bad_request("wrong file identifier/HTTP URL specified"))?
+                .ok_or_else(|| BadRequest::new("wrong file identifier/HTTP URL specified"))?
         };
         if !bytes.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
-            return Err(bad_request("STICKER_VIDEO_NOWEBM"));
+            return Err(BadRequest::new("STICKER_VIDEO_NOWEBM"));
         }
         if bytes.len() > MAX_STICKER_BYTES {
-            return Err(bad_request("STICKER_VIDEO_BIG"));
+            return Err(BadRequest::new("STICKER_VIDEO_BIG"));
         }
         let mut state = self.state();
         state.next_file += 1;
@@ -749,7 +762,7 @@ impl FakeTelegram {
         for sticker in &stickers {
             match self.input_sticker(call, sticker) {
                 Ok(id) => ids.push(id),
-                Err(r) => return r,
+                Err(r) => return r.into_response(),
             }
         }
         self.put_set(StickerSet {
@@ -776,7 +789,7 @@ impl FakeTelegram {
         let sticker = call.params.get("sticker").cloned().unwrap_or_default();
         let id = match self.input_sticker(call, &sticker) {
             Ok(id) => id,
-            Err(r) => return r,
+            Err(r) => return r.into_response(),
         };
         let mut state = self.state();
         if let Some(set) = state.sets.get_mut(&name.to_ascii_lowercase()) {

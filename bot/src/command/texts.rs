@@ -329,6 +329,11 @@ pub fn pack_problem(problem: PackProblem) -> String {
     }
 }
 
+/// A sticker whose files were cleaned up, asked for again.
+pub fn gone() -> String {
+    "That sticker is no longer stored here; make a new one.".to_string()
+}
+
 pub fn not_yours() -> String {
     "That button belongs to someone else's sticker.".to_string()
 }

@@ -75,12 +75,7 @@ impl ChatSurface {
             _ => match artifact(job, OutputKind::WebmSticker) {
                 Some(path) => InputFile::file(path).file_name("sticker.webm"),
                 None => {
-                    return say(
-                        &self.app,
-                        self.chat,
-                        &texts::pack_problem(texts::PackProblem::Gone),
-                    )
-                    .await;
+                    return say(&self.app, self.chat, &texts::gone()).await;
                 }
             },
         };
@@ -106,12 +101,7 @@ impl ChatSurface {
             (Some(id), _) => InputFile::file_id(FileId(id)),
             (None, Some(path)) => InputFile::file(path).file_name("clip.mp4"),
             (None, None) => {
-                return say(
-                    &self.app,
-                    self.chat,
-                    &texts::pack_problem(texts::PackProblem::Gone),
-                )
-                .await;
+                return say(&self.app, self.chat, &texts::gone()).await;
             }
         };
         match self
