@@ -38,13 +38,6 @@ pub fn run(settings: &Settings) -> Result<(), Failure> {
                 .into(),
         ));
     };
-    if !telegram.webhook_url.is_empty() {
-        return Err(Failure::Unavailable(
-            "webhook mode (telegram.webhook_url) is not part of this build yet; leave it empty \
-             to use long polling."
-                .into(),
-        ));
-    }
     let backends = backends(settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -38,7 +38,7 @@ struct Serve {
 }
 
 impl Serve {
-    fn start(dir: &Path, api_url: &str) -> Serve {
+    fn start(dir: &Path, api_url: &str, extra: &[(&str, String)]) -> Serve {
         assert!(
             std::env::var_os("ORT_DYLIB_PATH").is_some(),
             "ORT_DYLIB_PATH must name libonnxruntime.so.1.31.x (`cargo xtask test` sets it)"
@@ -61,6 +61,7 @@ impl Serve {
             .env("LOOPSMITH_LIMITS__BURST", "20")
             // Debug logging everywhere: the token must not leak even there.
             .env("LOOPSMITH_LOG", "debug")
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).expect("stderr file"))
             .spawn()
@@ -70,6 +71,31 @@ impl Serve {
 
     fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// SIGTERM, then a bounded wait for a clean exit; returns the log.
+    async fn stop(&mut self) -> String {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let mut child =
+            std::mem::replace(&mut self.child, Command::new("true").spawn().expect("true"));
+        let waited = tokio::time::timeout(
+            Duration::from_secs(60),
+            tokio::task::spawn_blocking(move || child.wait()),
+        )
+        .await
+        .expect("stops within a minute")
+        .expect("join")
+        .expect("wait");
+        let log = self.log();
+        assert!(waited.success(), "{waited:?}\n{log}");
+        assert!(log.contains("SIGTERM: stopping"), "{log}");
+        assert!(log.contains("stopped"), "{log}");
+        log
     }
 }
 
@@ -151,7 +177,7 @@ async fn the_bot_end_to_end() {
     let dir = tempfile::tempdir().expect("tempdir");
     let fake = FakeTelegram::new(TOKEN, BOT);
     let server = fake.serve().await.expect("fake Bot API");
-    let mut serve = Serve::start(dir.path(), &server.base_url());
+    let mut serve = Serve::start(dir.path(), &server.base_url(), &[]);
 
     // Ready: it checked the token, registered its commands and is polling.
     fake.wait_for(QUICK, |calls| calls.iter().any(|c| c.is("getUpdates")))
@@ -510,28 +536,7 @@ async fn the_bot_end_to_end() {
     .unwrap_or_else(|e| panic!("no re-roll: {e}\n{}", serve.log()));
 
     // SIGTERM: a clean stop within the grace period.
-    let pid = serve.child.id().to_string();
-    let status = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-    let mut child = std::mem::replace(
-        &mut serve.child,
-        Command::new("true").spawn().expect("true"),
-    );
-    let waited = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::task::spawn_blocking(move || child.wait()),
-    )
-    .await
-    .expect("stops within a minute")
-    .expect("join")
-    .expect("wait");
-    let log = serve.log();
-    assert!(waited.success(), "{waited:?}\n{log}");
-    assert!(log.contains("SIGTERM: stopping"), "{log}");
-    assert!(log.contains("stopped"), "{log}");
+    let log = serve.stop().await;
 
     // The token never appears: not in the log, not in anything sent to Telegram.
     let secret = TOKEN.split_once(':').map(|(_, s)| s).expect("token shape");
@@ -543,4 +548,80 @@ async fn the_bot_end_to_end() {
             call.method
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_mode_checks_the_secret_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = FakeTelegram::new(TOKEN, BOT);
+    let server = fake.serve().await.expect("fake Bot API");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let public = "https://bot.example/tg/hook";
+    let mut serve = Serve::start(
+        dir.path(),
+        &server.base_url(),
+        &[
+            ("LOOPSMITH_TELEGRAM__WEBHOOK_URL", public.to_string()),
+            (
+                "LOOPSMITH_TELEGRAM__WEBHOOK_LISTEN",
+                format!("127.0.0.1:{port}"),
+            ),
+        ],
+    );
+    // The port is bound before setWebhook is called, so posting after it is safe.
+    let set = fake
+        .wait_for_nth("setWebhook", 1, QUICK)
+        .await
+        .unwrap_or_else(|e| panic!("no setWebhook: {e}\n{}", serve.log()));
+    assert_eq!(set.text("url").as_deref(), Some(public));
+    let secret = set.text("secret_token").expect("a secret token");
+    assert!(!secret.contains(TOKEN.split_once(':').map(|(_, s)| s).unwrap_or("x")));
+
+    let update = json!({"update_id": 1, "message": {
+        "message_id": 1, "date": 1_700_000_000,
+        "chat": {"id": ALICE, "type": "private", "first_name": "A"},
+        "from": {"id": ALICE, "is_bot": false, "first_name": "A"},
+        "text": "/help",
+    }});
+    let client = reqwest::Client::new();
+    let post = |secret: Option<String>| {
+        let mut request = client
+            .post(format!("http://127.0.0.1:{port}/tg/hook"))
+            .json(&update);
+        if let Some(secret) = secret {
+            request = request.header("X-Telegram-Bot-Api-Secret-Token", secret);
+        }
+        request.send()
+    };
+    let mut wrong = secret.clone();
+    wrong.replace_range(0..1, if wrong.starts_with('0') { "1" } else { "0" });
+    for bad in [None, Some(wrong), Some(String::new())] {
+        let status = post(bad)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", serve.log()))
+            .status();
+        assert_eq!(status.as_u16(), 401);
+    }
+    let status = post(Some(secret)).await.expect("answered").status();
+    assert!(status.is_success(), "{status}");
+    let calls = fake
+        .wait_for(QUICK, |calls| calls.iter().any(|c| c.is("sendMessage")))
+        .await
+        .unwrap_or_else(|e| panic!("no answer: {e}\n{}", serve.log()));
+    let sent: Vec<&Call> = calls.iter().filter(|c| c.is("sendMessage")).collect();
+    assert_eq!(
+        sent.len(),
+        1,
+        "only the update with the right secret was handled"
+    );
+    assert!(text_of(sent[0]).starts_with("Send me a description"));
+    assert!(
+        !calls.iter().any(|c| c.is("getUpdates")),
+        "no polling in webhook mode"
+    );
+    let log = serve.stop().await;
+    assert!(!log.contains(TOKEN.split_once(':').map(|(_, s)| s).unwrap_or("x")));
 }

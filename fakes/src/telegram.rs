@@ -538,6 +538,7 @@ impl FakeTelegram {
                 "pending_update_count": 0,
             })),
             "deletewebhook"
+            | "setwebhook"
             | "setmycommands"
             | "sendchataction"
             | "answercallbackquery"

@@ -9,6 +9,7 @@ mod chat;
 mod handlers;
 mod net;
 mod packs;
+mod webhook;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,10 +19,10 @@ use loopsmith_engine::Engine;
 use secrecy::{ExposeSecret, SecretString};
 use teloxide::adaptors::Throttle;
 use teloxide::adaptors::throttle::Limits;
-use teloxide::dispatching::{Dispatcher, UpdateFilterExt};
+use teloxide::dispatching::{DefaultKey, Dispatcher, UpdateFilterExt};
 use teloxide::prelude::*;
 use teloxide::types::{BotCommand, UserId};
-use teloxide::update_listeners::Polling;
+use teloxide::update_listeners::{Polling, UpdateListener};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -51,6 +52,10 @@ pub enum TelegramError {
     Unauthorized(String),
     #[error("cannot reach the Telegram Bot API at {url}: {why}")]
     Unreachable { url: String, why: String },
+    #[error("telegram.webhook_listen `{0}` is not an address like 127.0.0.1:8443")]
+    BadListen(String),
+    #[error("webhook mode: {0}")]
+    Webhook(String),
 }
 
 /// What the bot needs beyond the engine.
@@ -62,6 +67,8 @@ pub struct Config {
     pub allowed_users: Vec<u64>,
     /// How long one `getUpdates` waits for news.
     pub poll_timeout: Duration,
+    /// Webhook mode when set: the public URL and the local address to listen on.
+    pub webhook: Option<(String, String)>,
     pub pacing: Pacing,
 }
 
@@ -83,6 +90,12 @@ impl Config {
             allowed_chats: settings.allowed_chats.clone(),
             allowed_users: settings.allowed_users.clone(),
             poll_timeout: Duration::from_secs(10),
+            webhook: (!settings.webhook_url.is_empty()).then(|| {
+                (
+                    settings.webhook_url.clone(),
+                    settings.webhook_listen.clone(),
+                )
+            }),
             pacing: Pacing::TELEGRAM,
         }
     }
@@ -187,6 +200,15 @@ pub async fn start(engine: Engine, config: Config) -> Result<Running, TelegramEr
     let redactor = Redactor::new(&config.token);
     let url = reqwest::Url::parse(&config.api_url)
         .map_err(|_| TelegramError::BadUrl(config.api_url.clone()))?;
+    let webhook = match &config.webhook {
+        None => None,
+        Some((public, listen)) => Some((
+            reqwest::Url::parse(public).map_err(|_| TelegramError::BadUrl(public.clone()))?,
+            listen
+                .parse::<std::net::SocketAddr>()
+                .map_err(|_| TelegramError::BadListen(listen.clone()))?,
+        )),
+    };
     let bot = Bot::new(config.token.expose_secret()).set_api_url(url);
     let me = retrying("getMe", || bot.get_me().send())
         .await
@@ -203,14 +225,16 @@ pub async fn start(engine: Engine, config: Config) -> Result<Running, TelegramEr
 
     // getUpdates is refused while a webhook is set; an earlier webhook deployment may have
     // left one behind.
-    match retrying("getWebhookInfo", || bot.get_webhook_info().send()).await {
-        Ok(info) if info.url.is_some() => {
-            if let Err(e) = retrying("deleteWebhook", || bot.delete_webhook().send()).await {
-                warn!(error = %redactor.chain(&e), "could not remove the old webhook");
+    if webhook.is_none() {
+        match retrying("getWebhookInfo", || bot.get_webhook_info().send()).await {
+            Ok(info) if info.url.is_some() => {
+                if let Err(e) = retrying("deleteWebhook", || bot.delete_webhook().send()).await {
+                    warn!(error = %redactor.chain(&e), "could not remove the old webhook");
+                }
             }
+            Ok(_) => {}
+            Err(e) => warn!(error = %redactor.chain(&e), "getWebhookInfo failed"),
         }
-        Ok(_) => {}
-        Err(e) => warn!(error = %redactor.chain(&e), "getWebhookInfo failed"),
     }
     let commands: Vec<BotCommand> = texts::COMMANDS
         .iter()
@@ -240,7 +264,7 @@ pub async fn start(engine: Engine, config: Config) -> Result<Running, TelegramEr
         .branch(Update::filter_callback_query().endpoint(handlers::callback))
         .branch(Update::filter_inline_query().endpoint(handlers::inline));
     let handler_redactor = redactor.clone();
-    let mut dispatcher = Dispatcher::builder(tg.clone(), handler)
+    let dispatcher = Dispatcher::builder(tg.clone(), handler)
         .dependencies(dptree::deps![app.clone()])
         .default_handler(|_| async {})
         .error_handler(Arc::new(move |e: handlers::HandlerError| {
@@ -248,37 +272,61 @@ pub async fn start(engine: Engine, config: Config) -> Result<Running, TelegramEr
             async move { warn!(error = %text, "a Telegram update handler failed") }
         }))
         .build();
-    let listener = Polling::builder(tg).timeout(config.poll_timeout).build();
     let stop = CancellationToken::new();
-    let stopped = stop.clone();
-    let listener_redactor = redactor;
-    let task = tokio::spawn(async move {
-        let shutdown = dispatcher.shutdown_token();
-        let on_listener_error = Arc::new(move |e: teloxide::RequestError| {
-            let text = listener_redactor.chain(&e);
-            async move { warn!(error = %text, "getUpdates failed; retrying with backoff") }
-        });
-        let dispatch = dispatcher.try_dispatch_with_listener(listener, on_listener_error);
-        tokio::pin!(dispatch);
-        tokio::select! {
-            result = &mut dispatch => {
-                if result.is_err() {
-                    warn!("the Telegram dispatcher could not start");
-                }
-            }
-            _ = stopped.cancelled() => {
-                // The dispatcher stops after the current poll; a poll can last the whole poll
-                // timeout, and unconfirmed updates are simply served again next start (the
-                // engine refuses replays), so it is not waited for long.
-                let _ = shutdown.shutdown();
-                let _ = tokio::time::timeout(Duration::from_secs(3), &mut dispatch).await;
-            }
+    let task = match webhook {
+        None => {
+            let listener = Polling::builder(tg).timeout(config.poll_timeout).build();
+            tokio::spawn(dispatch(dispatcher, listener, stop.clone(), redactor))
         }
-    });
-    info!(bot = %username, "Telegram bot started (long polling)");
+        Some((public, listen)) => {
+            let secret = webhook::secret_token(&config.token);
+            let (listener, server) =
+                webhook::listen(tg, public, listen, secret, redactor.clone()).await?;
+            let stopped = stop.clone();
+            tokio::spawn(async move {
+                dispatch(dispatcher, listener, stopped, redactor).await;
+                // The dispatcher's stop also ends the server (graceful shutdown).
+                let _ = tokio::time::timeout(Duration::from_secs(3), server).await;
+            })
+        }
+    };
+    info!(bot = %username, "Telegram bot started");
     Ok(Running {
         app,
         stop,
         dispatcher: task,
     })
+}
+
+/// Runs the dispatcher over a listener until `stop`.
+async fn dispatch<L>(
+    mut dispatcher: Dispatcher<Tg, handlers::HandlerError, DefaultKey>,
+    listener: L,
+    stop: CancellationToken,
+    redactor: Redactor,
+) where
+    L: UpdateListener + Send,
+    L::Err: std::error::Error + Send + Sync + 'static,
+{
+    let shutdown = dispatcher.shutdown_token();
+    let on_listener_error = Arc::new(move |e: L::Err| {
+        let text = redactor.chain(&e);
+        async move { warn!(error = %text, "receiving updates failed; retrying with backoff") }
+    });
+    let run = dispatcher.try_dispatch_with_listener(listener, on_listener_error);
+    tokio::pin!(run);
+    tokio::select! {
+        result = &mut run => {
+            if result.is_err() {
+                warn!("the Telegram dispatcher could not start");
+            }
+        }
+        _ = stop.cancelled() => {
+            // The dispatcher stops after the current poll; a poll can last the whole poll
+            // timeout, and unconfirmed updates are simply served again next start (the
+            // engine refuses replays), so it is not waited for long.
+            let _ = shutdown.shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(3), &mut run).await;
+        }
+    }
 }
