@@ -447,7 +447,65 @@ pub async fn ban(
 
 #[cfg(test)]
 mod tests {
+    use loopsmith_engine::protocol::{
+        Aspect, BackendChoice, OutputKind, Params, Platform, Timings,
+    };
+
     use super::*;
+
+    fn job(seed: u32, guidance: Option<f32>) -> Job {
+        Job {
+            id: JobId(5),
+            user: UserKey::new(Platform::Telegram, "1"),
+            origin: None,
+            params: Params {
+                prompt: "anime style, a cat".into(),
+                user_prompt: "a cat".into(),
+                negative_prompt: "blurry".into(),
+                duration_secs: 4.0,
+                fps: 24,
+                aspect: Aspect::Tall,
+                motion: 3,
+                seed,
+                guidance,
+                style: "anime".into(),
+                outputs: vec![OutputKind::WebmSticker, OutputKind::Mp4],
+                backend: BackendChoice::Auto,
+                fit: Default::default(),
+                timing: Default::default(),
+                seamless_loop: true,
+            },
+            state: JobState::Queued,
+            backend: None,
+            attempts: 1,
+            timings: Timings::default(),
+        }
+    }
+
+    #[test]
+    fn a_reroll_changes_only_the_seed() {
+        let original = job(42, None);
+        let params = reroll(&original, 7);
+        assert_eq!(params.seed, 7);
+        assert_eq!(Params { seed: 42, ..params }, original.params);
+        assert_eq!(reroll(&original, 42).seed, 43, "never the same seed again");
+    }
+
+    #[test]
+    fn a_variation_keeps_the_seed_and_nudges_guidance_within_bounds() {
+        let original = job(42, None);
+        let params = variation(&original);
+        assert_eq!(params.guidance, Some(9.0));
+        assert_eq!(
+            Params {
+                guidance: None,
+                ..params
+            },
+            original.params
+        );
+        assert_eq!(variation(&job(1, Some(19.5))).guidance, Some(18.0));
+        assert_eq!(variation(&job(1, Some(0.0))).guidance, Some(1.5));
+    }
 
     #[test]
     fn a_sticker_gets_an_emoji_from_its_prompt() {
