@@ -477,6 +477,36 @@ async fn the_bot_end_to_end() {
     )
     .await;
     assert_eq!(buttons(&history), [format!("hs:{job}")]);
+    // History's button and Full clip resend by the file ids Telegram already has.
+    let before = fake.calls().len();
+    fake.press(ALICE, ALICE, 3, &format!("hs:{job}"));
+    fake.press(ALICE, ALICE, 3, &format!("fc:{job}"));
+    let calls = fake
+        .wait_for(QUICK, |calls| {
+            calls[before..].iter().any(|c| c.is("sendSticker"))
+                && calls[before..].iter().any(|c| c.is("sendAnimation"))
+        })
+        .await
+        .unwrap_or_else(|e| panic!("no resend: {e}"));
+    let again = calls[before..]
+        .iter()
+        .find(|c| c.is("sendSticker"))
+        .expect("sticker");
+    assert_eq!(
+        json!(again.text("sticker")),
+        sticker_file_id,
+        "by file id, no upload"
+    );
+    assert!(again.files.is_empty());
+    let clip_again = calls[before..]
+        .iter()
+        .find(|c| c.is("sendAnimation"))
+        .expect("clip");
+    assert!(
+        clip_again
+            .text("animation")
+            .is_some_and(|id| !id.starts_with("attach://"))
+    );
     fake.send_text(ALICE, ALICE, "/settings");
     let settings = reply(&fake, &serve, mark, ALICE, "Your defaults:").await;
     assert!(
