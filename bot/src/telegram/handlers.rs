@@ -381,19 +381,23 @@ pub(crate) async fn inline(app: Arc<App>, q: InlineQuery) -> Handled {
         Vec::new()
     };
     let query = q.query.trim().to_lowercase();
-    let results: Vec<InlineQueryResult> = deliveries
+    let matching: Vec<(JobId, String)> = deliveries
         .iter()
         .filter(|d| query.is_empty() || d.prompt.to_lowercase().contains(&query))
         .filter_map(|d| {
             let file = d.files.get(OutputKind::WebmSticker.as_str())?;
-            Some(InlineQueryResult::CachedSticker(
-                InlineQueryResultCachedSticker::new(
-                    format!("s{}", d.job),
-                    teloxide::types::FileId(file.clone()),
-                ),
+            Some((d.job, file.clone()))
+        })
+        .collect();
+    let (page, next_offset) = inline_page(&matching, &q.offset);
+    let results: Vec<InlineQueryResult> = page
+        .iter()
+        .map(|(job, file)| {
+            InlineQueryResult::CachedSticker(InlineQueryResultCachedSticker::new(
+                format!("s{job}"),
+                teloxide::types::FileId(file.clone()),
             ))
         })
-        .take(INLINE_MAX)
         .collect();
     let button = InlineQueryResultsButton {
         text: texts::inline_button(),
@@ -404,6 +408,7 @@ pub(crate) async fn inline(app: Arc<App>, q: InlineQuery) -> Handled {
             .answer_inline_query(q.id.clone(), results.clone())
             .cache_time(INLINE_CACHE_SECS)
             .is_personal(true)
+            .next_offset(next_offset.clone())
             .button(button.clone())
             .send()
     })
@@ -415,7 +420,40 @@ pub(crate) async fn inline(app: Arc<App>, q: InlineQuery) -> Handled {
     Ok(())
 }
 
+/// One page of inline results from the offset Telegram sends back (the index of the first
+/// result, as text), and the offset of the next page (empty when there is none).
+pub(crate) fn inline_page<'a, T>(items: &'a [T], offset: &str) -> (&'a [T], String) {
+    let start = offset.parse::<usize>().unwrap_or(0).min(items.len());
+    let end = (start + INLINE_MAX).min(items.len());
+    let next = if end < items.len() {
+        end.to_string()
+    } else {
+        String::new()
+    };
+    (&items[start..end], next)
+}
+
 /// The button rows under a delivered sticker.
 pub(crate) fn sticker_keyboard(job: JobId) -> InlineKeyboardMarkup {
     keyboard(&actions::sticker_buttons(job))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_results_come_in_pages_of_fifty() {
+        let items: Vec<u32> = (0..120).collect();
+        let (page, next) = inline_page(&items, "");
+        assert_eq!((page.len(), page[0], next.as_str()), (50, 0, "50"));
+        let (page, next) = inline_page(&items, "100");
+        assert_eq!((page.len(), page[0], next.as_str()), (20, 100, ""));
+        let (page, next) = inline_page(&items, "9999");
+        assert_eq!((page.len(), next.as_str()), (0, ""));
+        let (page, _) = inline_page(&items, "junk");
+        assert_eq!(page[0], 0, "an offset we never sent starts over");
+        let (page, next) = inline_page::<u32>(&[], "");
+        assert_eq!((page.len(), next.as_str()), (0, ""));
+    }
 }
