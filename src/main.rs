@@ -7,6 +7,7 @@ mod console;
 mod doctor;
 mod generate;
 mod models;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -67,14 +68,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Doctor => doctor::run(cli.config.as_deref()),
         Command::Generate(args) => generate::run(&load()?, args),
-        Command::Serve => {
-            load()?;
-            Err(Failure::Unavailable(
-                "`serve` has nothing to serve yet: the Telegram bot, the Discord bot and the \
-                 control socket are not part of this build."
-                    .into(),
-            ))
-        }
+        Command::Serve => serve::run(&load()?),
         Command::Console(args) => console::run(&load()?, args),
         Command::Models(command) => models::run(&load()?, command),
     }

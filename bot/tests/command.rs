@@ -159,3 +159,113 @@ fn texts() {
     ));
     insta::assert_snapshot!(all);
 }
+
+/// Every other text the bots send, from commands, buttons, packs and admin tools.
+#[test]
+fn command_and_button_texts() {
+    use loopsmith_bot::command::texts::{PackProblem, TextSetting};
+    let styles = ["none", "anime"];
+    let mut lines: Vec<(String, String)> = vec![
+        ("start".into(), texts::start("Ann", &styles)),
+        ("delivered".into(), texts::delivered()),
+        ("undelivered".into(), texts::undelivered()),
+        ("cancelled".into(), texts::cancelled()),
+        (
+            "styles".into(),
+            texts::styles(
+                &[("none", ""), ("anime", "anime style, … cel shading")],
+                Some("anime"),
+            ),
+        ),
+        ("style none".into(), texts::style_current(None)),
+        ("style anime".into(), texts::style_current(Some("anime"))),
+        ("style set".into(), texts::style_set(Some("anime"))),
+        ("style cleared".into(), texts::style_set(None)),
+        ("seed usage".into(), texts::seed_usage(Some(42))),
+        ("seed usage unlocked".into(), texts::seed_usage(None)),
+        ("seed locked".into(), texts::seed_locked(42)),
+        ("seed unlocked".into(), texts::seed_unlocked()),
+        ("seed nothing".into(), texts::seed_nothing_to_lock()),
+        (
+            "settings".into(),
+            texts::settings(&[("Style", "anime".into()), ("Aspect", "default".into())]),
+        ),
+        (
+            "setting changed".into(),
+            texts::setting_changed("Aspect", "9:16"),
+        ),
+        (
+            "history".into(),
+            texts::history(&[(3, "a red ball".into()), (2, "x".repeat(80))]),
+        ),
+        ("history empty".into(), texts::history(&[])),
+        ("nothing to cancel".into(), texts::nothing_to_cancel()),
+        ("cancelling".into(), texts::cancelling(12)),
+        (
+            "pack link".into(),
+            texts::pack_link(Some("https://t.me/addstickers/u1_by_b")),
+        ),
+        ("pack none".into(), texts::pack_link(None)),
+        (
+            "pack created".into(),
+            texts::pack_created("https://t.me/addstickers/u1_by_b"),
+        ),
+        (
+            "pack added".into(),
+            texts::pack_added("https://t.me/addstickers/u1_by_b"),
+        ),
+        ("gone".into(), texts::gone()),
+        ("not yours".into(), texts::not_yours()),
+        ("button expired".into(), texts::button_expired()),
+        ("not allowed".into(), texts::not_allowed_here()),
+        ("admins only".into(), texts::admins_only()),
+        (
+            "unknown command".into(),
+            texts::unknown_command("frobnicate"),
+        ),
+        ("sticker usage".into(), texts::sticker_usage()),
+        ("photo".into(), texts::photo_unsupported()),
+        ("not text".into(), texts::not_text()),
+        ("inline button".into(), texts::inline_button()),
+        (
+            "stats".into(),
+            texts::stats(2, "Ready", &[("done", 5), ("failed", 1)]),
+        ),
+        ("stats empty".into(), texts::stats(0, "Ready", &[])),
+        ("ban usage".into(), texts::ban_usage("ban")),
+        ("banned".into(), texts::banned("99", true)),
+        ("unbanned".into(), texts::banned("99", false)),
+        ("budget".into(), texts::budget_unavailable()),
+        ("full clip".into(), texts::full_clip_caption(5.0)),
+    ];
+    for which in [TextSetting::Suffix, TextSetting::Character] {
+        lines.push((format!("{which:?} none"), texts::text_setting(which, None)));
+        lines.push((
+            format!("{which:?} some"),
+            texts::text_setting(which, Some("pastel")),
+        ));
+        lines.push((
+            format!("{which:?} set"),
+            texts::text_setting_set(which, Some("pastel")),
+        ));
+        lines.push((
+            format!("{which:?} cleared"),
+            texts::text_setting_set(which, None),
+        ));
+    }
+    for problem in [
+        PackProblem::Full(120),
+        PackProblem::NameTaken,
+        PackProblem::StickerRejected,
+        PackProblem::NeedsPrivateChat,
+        PackProblem::Gone,
+        PackProblem::Other,
+    ] {
+        lines.push((format!("pack {problem:?}"), texts::pack_problem(problem)));
+    }
+    let all: Vec<String> = lines
+        .into_iter()
+        .map(|(name, text)| format!("{name}:\n{text}\n"))
+        .collect();
+    insta::assert_snapshot!(all.join("\n"));
+}

@@ -264,8 +264,12 @@ pub struct TelegramSettings {
     pub api_url: String,
     /// Public https URL Telegram posts updates to; empty uses long polling.
     pub webhook_url: String,
-    /// Chat ids allowed to use the bot; empty allows everyone.
+    /// Address the webhook server listens on, behind the https proxy that webhook_url reaches.
+    pub webhook_listen: String,
+    /// Chat ids allowed to use the bot; with allowed_users, both empty allows everyone.
     pub allowed_chats: Vec<i64>,
+    /// User ids allowed to use the bot in any chat; with allowed_chats, both empty allows everyone.
+    pub allowed_users: Vec<u64>,
 }
 
 impl Default for TelegramSettings {
@@ -274,7 +278,9 @@ impl Default for TelegramSettings {
             enabled: false,
             api_url: "https://api.telegram.org".to_string(),
             webhook_url: String::new(),
+            webhook_listen: "127.0.0.1:8443".to_string(),
             allowed_chats: Vec::new(),
+            allowed_users: Vec::new(),
         }
     }
 }

@@ -12,7 +12,7 @@ use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use loopsmith_config::{LimitsSettings, Settings};
 use loopsmith_protocol::{
-    Job, JobEvent, JobId, JobState, Platform, Timings, UserKey, UserProfile, UserStyle,
+    Job, JobEvent, JobId, JobState, Params, Platform, Timings, UserKey, UserProfile, UserStyle,
 };
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
@@ -25,7 +25,7 @@ use crate::events::{JobEvents, Submitted, event_of};
 use crate::media::Encoder;
 use crate::queue::FairQueue;
 use crate::request::GenerationRequest;
-use crate::store::{Insert, QuotaDebit, Store, StoreError};
+use crate::store::{Delivery, Insert, QuotaDebit, Store, StoreError};
 use crate::style::StyleCatalog;
 
 const DAY_MS: u64 = 86_400_000;
@@ -212,6 +212,44 @@ impl Engine {
             &profile.style,
             rand::random(),
         )?;
+        self.enqueue(user, request.origin, params).await
+    }
+
+    /// Queues a job with parameters that were already resolved, e.g. a re-roll of an earlier
+    /// job with a new seed: the user's current style is not applied again. The same checks
+    /// as [`Engine::submit`] apply (ban, rate limit, per-user queue, quota, replay).
+    pub async fn resubmit(
+        &self,
+        user: UserKey,
+        origin: Option<String>,
+        params: Params,
+    ) -> Result<Submitted, Error> {
+        if !self.inner.accepting.load(Ordering::SeqCst) {
+            return Err(Error::ShuttingDown);
+        }
+        if let Some(origin) = origin.clone() {
+            let u = user.clone();
+            if let Some(id) = self
+                .on_store(move |s| s.job_for_origin(&u, &origin))
+                .await?
+            {
+                return self.existing(id).await;
+            }
+        }
+        if self.user(&user).await?.banned {
+            return Err(Error::Banned);
+        }
+        crate::request::check_params(&params)?;
+        self.enqueue(user, origin, params).await
+    }
+
+    async fn enqueue(
+        &self,
+        user: UserKey,
+        origin: Option<String>,
+        params: Params,
+    ) -> Result<Submitted, Error> {
+        let inner = &self.inner;
         if let Err(not_until) = inner.limiter.check_key(&user) {
             let retry_after = not_until.wait_time_from(inner.limiter.clock().now());
             return Err(Error::RateLimited { retry_after });
@@ -231,7 +269,7 @@ impl Engine {
         let job = Job {
             id: self.on_store(|s| s.next_job_id()).await?,
             user: user.clone(),
-            origin: request.origin,
+            origin,
             params,
             state: JobState::Queued,
             backend: None,
@@ -348,6 +386,28 @@ impl Engine {
         let mut profile = self.user(key).await?;
         profile.style = style;
         self.on_store(move |s| s.put_user(&profile)).await
+    }
+
+    /// Recent jobs, newest first: one user's, or everyone's when `user` is `None`.
+    pub async fn recent_jobs(
+        &self,
+        user: Option<&UserKey>,
+        limit: usize,
+    ) -> Result<Vec<Job>, Error> {
+        let user = user.cloned();
+        self.on_store(move |s| s.recent_jobs(user.as_ref(), limit))
+            .await
+    }
+
+    /// Remembers how a surface delivered a job's files (their platform file ids).
+    pub async fn put_delivery(&self, delivery: Delivery) -> Result<(), Error> {
+        self.on_store(move |s| s.put_delivery(&delivery)).await
+    }
+
+    /// A user's deliveries, newest first.
+    pub async fn deliveries(&self, user: &UserKey, limit: usize) -> Result<Vec<Delivery>, Error> {
+        let user = user.clone();
+        self.on_store(move |s| s.deliveries(&user, limit)).await
     }
 
     pub async fn set_banned(&self, key: &UserKey, banned: bool) -> Result<(), Error> {

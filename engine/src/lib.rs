@@ -32,6 +32,6 @@ pub use loopsmith_protocol as protocol;
 pub use pika::{PikaBackend, PikaOptions};
 pub use request::{GenerationRequest, ValidationError};
 pub use router::{BreakerPolicy, Router, RouterPolicy};
-pub use store::{MemoryStore, SledStore, Store, StoreError};
+pub use store::{Delivery, MemoryStore, SledStore, Store, StoreError};
 /// The token `Backend::render` takes, re-exported so callers need no tokio-util of their own.
 pub use tokio_util::sync::CancellationToken;

@@ -1,7 +1,7 @@
 //! What a surface hands the engine, and the checks every request passes before it becomes a
 //! job. Each refusal's `Display` is one sentence a chat user understands.
 
-use loopsmith_protocol::{Aspect, Overrides, UserKey};
+use loopsmith_protocol::{Aspect, Overrides, Params, UserKey};
 use unicode_normalization::UnicodeNormalization;
 
 pub const MAX_PROMPT_CHARS: usize = 1000;
@@ -155,6 +155,22 @@ pub fn parse_seed(asked: &str) -> Result<u32, ValidationError> {
     asked.trim().parse().map_err(|_| ValidationError::Seed {
         asked: asked.trim().to_string(),
     })
+}
+
+/// Checks parameters resolved earlier (a re-roll of a stored job) against today's bounds.
+pub fn check_params(params: &Params) -> Result<(), ValidationError> {
+    normalize_prompt(&params.prompt)?;
+    normalize_negative(&params.negative_prompt)?;
+    check_duration(params.duration_secs)?;
+    check_fps(params.fps)?;
+    check_motion(params.motion)?;
+    if let Some(g) = params.guidance {
+        check_guidance(g)?;
+    }
+    if params.outputs.is_empty() {
+        return Err(ValidationError::NoOutputs);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -677,3 +677,69 @@ async fn a_request_override_beats_everything_below_it() {
     );
     assert_eq!(job.params.prompt, "a ship");
 }
+
+#[tokio::test]
+async fn a_resubmitted_job_keeps_its_resolved_params_and_passes_the_same_checks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backend = FakeBackend::new("local");
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let engine = start(&settings(dir.path()), store.clone(), backend.clone());
+    let alice = user(Platform::Telegram, "1");
+    let mut req = request(&alice, "a red ball");
+    req.overrides.style = Some("anime".into());
+    let mut first = engine.submit(req).await.expect("accepted");
+    until_finished(&mut first).await;
+    let original = store.job(first.job).expect("read").expect("stored").params;
+
+    // The user's style changes afterwards; a re-roll still renders what the first job did.
+    engine
+        .set_style(
+            &alice,
+            UserStyle {
+                suffix: Some("pastel".into()),
+                ..UserStyle::default()
+            },
+        )
+        .await
+        .expect("saved");
+    let mut params = original.clone();
+    params.seed = original.seed.wrapping_add(1);
+    let mut again = engine
+        .resubmit(alice.clone(), Some("cb-1".into()), params.clone())
+        .await
+        .expect("accepted");
+    until_finished(&mut again).await;
+    let job = store.job(again.job).expect("read").expect("stored");
+    assert_eq!(job.params, params, "nothing re-resolved");
+    assert_eq!(job.params.prompt, original.prompt);
+
+    // The same button press again is the same job.
+    let replay = engine
+        .resubmit(alice.clone(), Some("cb-1".into()), params.clone())
+        .await
+        .expect("replay");
+    assert!(replay.duplicate);
+    assert_eq!(replay.job, again.job);
+
+    // Stored parameters out of today's bounds are refused with the usual sentence.
+    let mut bad = original.clone();
+    bad.fps = 60;
+    let err = engine.resubmit(alice.clone(), None, bad).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Invalid(ValidationError::Fps { asked: 60 })),
+        "{err}"
+    );
+    engine.set_banned(&alice, true).await.expect("ban");
+    let err = engine
+        .resubmit(alice.clone(), None, original)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Banned));
+
+    let recent = engine.recent_jobs(Some(&alice), 10).await.expect("recent");
+    assert_eq!(
+        recent.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![again.job, first.job],
+        "newest first"
+    );
+}

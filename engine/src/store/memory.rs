@@ -5,8 +5,8 @@ use loopsmith_protocol::{Job, JobId, UserKey, UserProfile};
 
 use super::remote::{over_cap, spend_total_key};
 use super::{
-    Insert, QuotaDebit, RemoteRequest, Reservation, SpendCaps, SpendEntry, SpendState, Store,
-    StoreError, origin_key, quota_key, user_key,
+    Delivery, Insert, QuotaDebit, RemoteRequest, Reservation, SpendCaps, SpendEntry, SpendState,
+    Store, StoreError, delivery_key, delivery_prefix, origin_key, quota_key, user_key,
 };
 
 /// The store without a disk: same semantics as [`super::SledStore`], for tests.
@@ -28,6 +28,7 @@ struct State {
     /// Index into `spend` of each job's open reservation.
     open_spend: HashMap<JobId, usize>,
     spend_totals: HashMap<String, u64>,
+    deliveries: BTreeMap<String, Delivery>,
 }
 
 impl MemoryStore {
@@ -200,5 +201,27 @@ impl Store for MemoryStore {
 
     fn spend_entries(&self) -> Result<Vec<SpendEntry>, StoreError> {
         Ok(self.state().spend.clone())
+    }
+
+    fn put_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        self.state()
+            .deliveries
+            .insert(delivery_key(&delivery.user, delivery.job), delivery.clone());
+        Ok(())
+    }
+
+    fn deliveries(&self, user: &UserKey, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        let prefix = delivery_prefix(user);
+        Ok(self
+            .state()
+            .deliveries
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, d)| d.clone())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .take(limit)
+            .collect())
     }
 }

@@ -11,7 +11,10 @@ mod sled_store;
 
 use std::fmt::Debug;
 
+use std::collections::BTreeMap;
+
 use loopsmith_protocol::{Job, JobId, UserKey, UserProfile};
+use serde::{Deserialize, Serialize};
 
 pub use memory::MemoryStore;
 pub use remote::{RemoteRequest, Reservation, SpendCaps, SpendEntry, SpendState};
@@ -55,6 +58,19 @@ pub enum Insert {
     OverQuota {
         used: u32,
     },
+}
+
+/// A finished sticker as a chat surface delivered it: the platform's own ids for the files it
+/// sent, so it can be sent again, put in a pack or offered inline without another upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub job: JobId,
+    pub user: UserKey,
+    /// The prompt as the user typed it, for searching and listing.
+    pub prompt: String,
+    /// Platform file id by file kind (`webm_sticker`, `mp4`, …).
+    pub files: BTreeMap<String, String>,
+    pub created_ms: u64,
 }
 
 pub trait Store: Send + Sync + Debug {
@@ -119,6 +135,21 @@ pub trait Store: Send + Sync + Debug {
 
     /// Every ledger entry, oldest first.
     fn spend_entries(&self) -> Result<Vec<SpendEntry>, StoreError>;
+    /// A user's most recent jobs, newest first. The default reads every job; a store with an
+    /// index by user may do better.
+    fn recent_jobs(&self, user: Option<&UserKey>, limit: usize) -> Result<Vec<Job>, StoreError> {
+        let mut jobs = self.jobs()?;
+        jobs.retain(|j| user.is_none_or(|u| &j.user == u));
+        jobs.reverse();
+        jobs.truncate(limit);
+        Ok(jobs)
+    }
+
+    /// Records (or replaces) a delivery; durable when it returns.
+    fn put_delivery(&self, delivery: &Delivery) -> Result<(), StoreError>;
+
+    /// A user's deliveries, newest first, at most `limit`.
+    fn deliveries(&self, user: &UserKey, limit: usize) -> Result<Vec<Delivery>, StoreError>;
 }
 
 /// Where a platform event's dedupe key lives: events are unique per platform, not per user,
@@ -129,6 +160,15 @@ fn origin_key(user: &UserKey, origin: &str) -> String {
 
 fn user_key(user: &UserKey) -> String {
     format!("{}/{}", user.platform, user.id)
+}
+
+/// Deliveries sort by job id within a user, so a prefix scan in reverse is newest first.
+fn delivery_key(user: &UserKey, job: JobId) -> String {
+    format!("{}{:020}", delivery_prefix(user), job.0)
+}
+
+fn delivery_prefix(user: &UserKey) -> String {
+    format!("{}/{}/", user.platform, user.id)
 }
 
 fn quota_key(user: &UserKey, day: u64) -> String {

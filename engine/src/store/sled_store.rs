@@ -5,8 +5,9 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 
 use super::remote::{over_cap, spend_total_key};
 use super::{
-    Insert, QuotaDebit, RemoteRequest, Reservation, SpendCaps, SpendEntry, SpendState, Store,
-    StoreError, decode, encode, origin_key, quota_key, user_key,
+    Delivery, Insert, QuotaDebit, RemoteRequest, Reservation, SpendCaps, SpendEntry, SpendState,
+    Store, StoreError, decode, delivery_key, delivery_prefix, encode, origin_key, quota_key,
+    user_key,
 };
 
 /// Trees are named with a format version so a later layout can live beside this one.
@@ -21,6 +22,7 @@ const SPEND: &str = "v1/spend";
 /// (`open/{job}` → entry key) and the entry counter.
 const SPEND_INDEX: &str = "v1/spend_index";
 const NEXT_SPEND: &str = "next_entry";
+const DELIVERIES: &str = "v1/deliveries";
 const BOOT_EPOCH: &[u8] = b"v1/boot_epoch";
 const NEXT_JOB_ID: &[u8] = b"v1/next_job_id";
 
@@ -35,6 +37,7 @@ pub struct SledStore {
     remote: sled::Tree,
     spend: sled::Tree,
     spend_index: sled::Tree,
+    deliveries: sled::Tree,
 }
 
 impl SledStore {
@@ -54,6 +57,7 @@ impl SledStore {
             remote: db.open_tree(REMOTE)?,
             spend: db.open_tree(SPEND)?,
             spend_index: db.open_tree(SPEND_INDEX)?,
+            deliveries: db.open_tree(DELIVERIES)?,
             db,
         })
     }
@@ -193,6 +197,15 @@ impl Store for SledStore {
         Ok(())
     }
 
+    fn put_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        self.deliveries.insert(
+            delivery_key(&delivery.user, delivery.job).as_bytes(),
+            encode(delivery),
+        )?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     fn remote_request(&self, job: JobId) -> Result<Option<RemoteRequest>, StoreError> {
         self.remote
             .get(job.0.to_be_bytes())?
@@ -313,6 +326,20 @@ impl Store for SledStore {
             .map(|entry| {
                 let (key, value) = entry?;
                 decode(&value, || format!("spend entry {}", be_u64(&key)))
+            })
+            .collect()
+    }
+
+    fn deliveries(&self, user: &UserKey, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        self.deliveries
+            .scan_prefix(delivery_prefix(user).as_bytes())
+            .rev()
+            .take(limit)
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&value, || {
+                    format!("delivery {}", String::from_utf8_lossy(&key))
+                })
             })
             .collect()
     }

@@ -114,6 +114,44 @@ fn contract(store: &dyn Store) {
 
     let first = store.begin_boot().expect("boot");
     assert_eq!(store.begin_boot().expect("boot"), first + 1);
+
+    // Recent jobs: newest first, one user's or everyone's.
+    let recent: Vec<_> = store
+        .recent_jobs(Some(&bob), 2)
+        .expect("recent")
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    let mut bobs: Vec<_> = ids.iter().copied().filter(|id| *id != a1.id).collect();
+    bobs.reverse();
+    assert_eq!(recent, bobs[..2]);
+    assert_eq!(store.recent_jobs(None, 10).expect("recent").len(), 4);
+
+    // Deliveries: newest first per user; a second write for a job replaces the first; one
+    // user's never show up for another whose id is a prefix of theirs.
+    let delivery = |user: &UserKey, job: u64, file: &str| Delivery {
+        job: JobId(job),
+        user: user.clone(),
+        prompt: format!("prompt {job}"),
+        files: [("webm_sticker".to_string(), file.to_string())].into(),
+        created_ms: job,
+    };
+    let alice_10 = UserKey::new(Platform::Telegram, "10");
+    store.put_delivery(&delivery(&alice, 2, "a")).expect("put");
+    store.put_delivery(&delivery(&alice, 11, "b")).expect("put");
+    store.put_delivery(&delivery(&alice, 11, "c")).expect("put");
+    store
+        .put_delivery(&delivery(&alice_10, 3, "d"))
+        .expect("put");
+    let got = store.deliveries(&alice, 10).expect("read");
+    assert_eq!(
+        got.iter()
+            .map(|d| (d.job.0, d.files["webm_sticker"].as_str()))
+            .collect::<Vec<_>>(),
+        vec![(11, "c"), (2, "a")]
+    );
+    assert_eq!(store.deliveries(&alice, 1).expect("read").len(), 1);
+    assert_eq!(store.deliveries(&bob, 10).expect("read"), vec![]);
 }
 
 #[test]
