@@ -7,7 +7,9 @@ fp32, ONNX-vs-torch check, ``write_model_toml`` with sha256s). The bundle:
 * ``family = "pixel"``: the denoiser works on RGB pixels in [-1, 1]; no VAE
   (``[latent] channels = 3``, ``downscale = 1``, ``scaling_factor = 1.0``);
 * ``[video]`` 32x32, 16 frames, 8 fps;
-* ``[scheduler] kind = "flow_match_euler"``, ``prediction_type = "velocity"``, ``--shift``;
+* ``[scheduler] kind = "flow_match_euler"``, ``prediction_type = "velocity"`` (an x0-predicting
+  model's graph turns its x0 into the velocity itself), shift = the one the model was trained
+  with (``--shift`` overrides);
 * ``[defaults]`` ``--steps`` (8) and ``--guidance``;
 * ``[text]`` max_length 24, pad id 1, hidden size 64; tokenizer.json from models/tiny/tokenizer.
 
@@ -33,7 +35,6 @@ import numpy as np  # noqa: E402
 import common as C  # noqa: E402
 import train as T  # noqa: E402
 
-DEFAULT_SHIFT = 1.0
 DEFAULT_STEPS = 8
 DEFAULT_GUIDANCE = 1.0
 
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
     ap.add_argument("--raw", action="store_true", help="export the raw (non-EMA) weights")
     ap.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     ap.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
-    ap.add_argument("--shift", type=float, default=DEFAULT_SHIFT)
+    ap.add_argument("--shift", type=float, default=None, help="default: the checkpoint's training shift")
     ap.add_argument("--fps", type=int, default=8)
     ap.add_argument("--name", default="tiny-pixel-shapes")
     ap.add_argument("--no-compact", action="store_true", help="keep the exporter's long node names")
@@ -128,7 +129,8 @@ def main(argv=None) -> int:
         raise SystemExit(f"ONNX differs from torch: {checks}")
 
     sched = C.default_scheduler_table(kind="flow_match_euler", prediction_type="velocity",
-                                      shift=float(a.shift), timestep_spacing="linspace")
+                                      shift=float(a.shift if a.shift is not None else cfg.get("shift", 1.0)),
+                                      timestep_spacing="linspace")
     saved = C.TENSORS
     try:  # write_model_toml writes common.TENSORS; a pixel bundle has no vae_* names
         C.TENSORS = pixel_tensors()
