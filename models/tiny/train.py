@@ -288,7 +288,7 @@ def batch_for_step(seed: int, step: int, batch: int, drop_prob: float, two_prob:
     rng = np.random.default_rng([seed, step])
     g = D.Generator(0, two_prob=two_prob)
     g.rng = rng
-    clips, caps, _ = g.batch(batch)
+    clips, caps, labels = g.batch(batch)
     caps = ["" if rng.random() < drop_prob else c for c in caps]
     # logit-normal sigmas (SD3), with 10% uniform so the ends are covered too
     u = rng.standard_normal(batch)
@@ -297,7 +297,67 @@ def batch_for_step(seed: int, step: int, batch: int, drop_prob: float, two_prob:
     sig[uni] = rng.random(int(uni.sum()))
     sig = np.clip(sig, 1e-4, 1.0).astype(np.float32)
     noise = rng.standard_normal(clips.shape, dtype=np.float32)
-    return clips, caps, sig, noise
+    return clips, caps, sig, noise, labels
+
+
+# ---------------------------------------------------------------------------------------------
+# Auxiliary caption classifier (training only; not exported)
+# ---------------------------------------------------------------------------------------------
+
+# What the heads predict from the pooled prompt embedding (the vector the denoiser's global
+# path gets): background colour, subject colour, shape, motion.
+AUX = (("bg", D.COLOUR_NAMES), ("fg", D.COLOUR_NAMES), ("shape", D.SHAPE_NAMES), ("motion", D.MOTION_NAMES))
+
+
+def aux_heads(hidden: int):
+    import torch
+
+    return torch.nn.Linear(hidden, sum(len(v) for _, v in AUX))
+
+
+def aux_targets(labels, caps) -> np.ndarray:
+    """[N, 4] class indices, -1 = not supervised (dropped caption, two subjects, or the caption
+    names no background)."""
+    t = np.full((len(labels), len(AUX)), -1, np.int64)
+    for i, (lab, c) in enumerate(zip(labels, caps)):
+        if not c or len(lab.subjects) != 1:
+            continue
+        s = lab.subjects[0]
+        if lab.bg_in_caption:
+            t[i, 0] = D.COLOUR_NAMES.index(lab.background)
+        t[i, 1] = D.COLOUR_NAMES.index(s.colour)
+        t[i, 2] = D.SHAPE_NAMES.index(s.shape)
+        t[i, 3] = D.MOTION_NAMES.index(s.motion)
+    return t
+
+
+def aux_loss(heads, emb, targets):
+    """Summed cross-entropy of the four heads on the mean-pooled prompt embedding, and their
+    accuracies. This teaches the tiny text encoder, from scratch and in seconds, to put every
+    attribute of the caption into the pooled vector -- which the denoiser otherwise has to
+    discover through the diffusion loss alone, the slow part of a CPU run."""
+    import torch
+    import torch.nn.functional as Fn
+
+    logits = heads(emb.mean(dim=1))
+    t = torch.as_tensor(targets, device=emb.device)
+    loss, acc, o = 0.0, [], 0
+    for j, (_, names) in enumerate(AUX):
+        lg = logits[:, o:o + len(names)]
+        o += len(names)
+        m = t[:, j] >= 0
+        if m.any():
+            loss = loss + Fn.cross_entropy(lg[m], t[m, j])
+            acc.append(float((lg[m].argmax(-1) == t[m, j]).float().mean()))
+        else:
+            acc.append(float("nan"))
+    return loss, acc
+
+
+def aux_batch(rng: np.random.Generator, n: int):
+    """Labels and training-phrasing captions only (no clips rendered): cheap."""
+    labels = [D.random_label(rng, two_prob=0.0) for _ in range(n)]
+    return labels, [D.caption(lab, rng) for lab in labels]
 
 
 def main(argv=None) -> int:
@@ -325,6 +385,12 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-shift", type=float, default=None, help="default: the model's shift")
     ap.add_argument("--eval-guidance", type=float, default=1.0)
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    ap.add_argument("--aux-weight", type=float, default=0.1,
+                    help="weight of the auxiliary caption-classifier loss (0 = off)")
+    ap.add_argument("--aux-batch", type=int, default=64, help="captions per step for the aux loss")
+    ap.add_argument("--text-pretrain-steps", type=int, default=600,
+                    help="caption-classifier steps on the text encoder alone before diffusion "
+                         "training (once per run: skipped when the checkpoint has them)")
     ap.add_argument("--param", choices=["v", "x0"], default=None,
                     help="what the UNet predicts (new runs; default: MODEL_CONFIG's)")
     ap.add_argument("--shift", type=float, default=None,
@@ -356,15 +422,36 @@ def main(argv=None) -> int:
     # fused: one kernel for all parameters; the per-parameter loop was ~12% of a CPU step
     opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.99), weight_decay=0.01, fused=True)
     ema = EMA(modules, a.ema)
+    heads = aux_heads(cfg["text"]["hidden_size"])
+    aux_opt = torch.optim.AdamW(heads.parameters(), lr=a.lr)
+    aux_acc = np.zeros(len(AUX))
     if state is not None:
         text_encoder.load_state_dict(state["text_encoder"])
         denoiser.load_state_dict(state["denoiser"])
         ema.load_state_dict(state["ema"])
+        if "aux" in state:
+            heads.load_state_dict(state["aux"])
         opt.load_state_dict(state["opt"])
         step, base_elapsed = state["step"], state.get("elapsed_s", 0.0)
         print(f"resumed {ckpt_path} at step {step} ({base_elapsed / 60:.1f} min trained)", flush=True)
-    for m in modules + ema.shadow:
+    for m in modules + ema.shadow + [heads]:
         m.to(device)
+    if a.text_pretrain_steps and a.aux_weight > 0 and not (state is not None and "aux" in state):
+        # Teach the text encoder the caption attributes before the (slow) diffusion steps.
+        t0 = time.perf_counter()
+        popt = torch.optim.AdamW(list(text_encoder.parameters()) + list(heads.parameters()), lr=a.lr)
+        for k in range(a.text_pretrain_steps):
+            labs, pcaps = aux_batch(np.random.default_rng([a.seed, 10**9 + k]), 128)
+            pe = text_encoder(input_ids=tokenize(tok, pcaps).to(device)).last_hidden_state
+            pl, pacc = aux_loss(heads, pe, aux_targets(labs, pcaps))
+            popt.zero_grad(set_to_none=True)
+            pl.backward()
+            popt.step()
+            if (k + 1) % 100 == 0:
+                print(json.dumps({"text_pretrain_step": k + 1, "aux_loss": round(float(pl), 4),
+                                  "aux_acc": [round(v, 3) for v in pacc],
+                                  "s": round(time.perf_counter() - t0, 1)}), flush=True)
+        ema.shadow[0].load_state_dict(text_encoder.state_dict())  # the EMA starts from it
     n_text, n_den = count_params(text_encoder), count_params(denoiser)
     (run / "config.json").write_text(json.dumps({"model": cfg, "args": {k: str(v) for k, v in vars(a).items()},
                                                  "params": {"text_encoder": n_text, "denoiser": n_den}}, indent=1))
@@ -375,7 +462,8 @@ def main(argv=None) -> int:
         tmp = path.with_suffix(".tmp")
         torch.save({"config": cfg, "step": step, "elapsed_s": elapsed(),
                     "text_encoder": text_encoder.state_dict(), "denoiser": denoiser.state_dict(),
-                    "ema": ema.state_dict(), "opt": opt.state_dict(), **(extra or {})}, tmp)
+                    "ema": ema.state_dict(), "opt": opt.state_dict(), "aux": heads.state_dict(),
+                    **(extra or {})}, tmp)
         os.replace(tmp, path)
 
     best = [state.get("best_score", -1.0) if state is not None else -1.0]
@@ -421,7 +509,7 @@ def main(argv=None) -> int:
         now = time.perf_counter()
         if now - start >= budget or (a.max_steps is not None and step >= a.max_steps):
             break
-        clips, caps, sig, noise = batch_for_step(a.seed, step, a.batch, a.drop_prob, a.two_prob,
+        clips, caps, sig, noise, _ = batch_for_step(a.seed, step, a.batch, a.drop_prob, a.two_prob,
                                                  float(cfg.get("shift", 1.0)))
         x0 = torch.from_numpy(clips).to(device)
         eps = torch.from_numpy(noise).to(device)
@@ -442,7 +530,14 @@ def main(argv=None) -> int:
         else:
             pred = denoiser(xt, s.view(-1) * 1000.0, ctx)[0]
         per = (pred - target).pow(2).mean(dim=(1, 2, 3, 4))
-        loss = per.mean()
+        loss = dloss = per.mean()
+        if a.aux_weight > 0:
+            # plus the caption classifier on a separate batch of captions (no clips: ~10 ms)
+            labs, acaps = aux_batch(np.random.default_rng([a.seed, step, 7]), a.aux_batch)
+            aemb = text_encoder(input_ids=tokenize(tok, acaps).to(device)).last_hidden_state
+            al, aacc = aux_loss(heads, aemb, aux_targets(labs, acaps))
+            loss = loss + a.aux_weight * al
+            aux_acc += np.array(aacc)
         lr = a.lr * min(1.0, (step + 1) / a.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -450,10 +545,13 @@ def main(argv=None) -> int:
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        if a.aux_weight > 0:
+            aux_opt.step()
+            aux_opt.zero_grad(set_to_none=True)
         ema.update(modules, step)
         step += 1
         clips_since += a.batch
-        acc += float(loss.detach())
+        acc += float(dloss.detach())
         acc_n += 1
         for sv, lv in zip(sig, per.detach().cpu().numpy()):
             b = min(int(sv * 4), 3)
@@ -463,9 +561,11 @@ def main(argv=None) -> int:
             dt = now - t_log
             emit({"step": step, "loss": round(acc / acc_n, 5), "lr": lr, "grad_norm": round(float(gn), 3),
                   "loss_by_sigma_quarter": [round(v / max(n, 1), 4) for v, n in acc_bins],
+                  "aux_acc": [round(v, 3) for v in aux_acc / acc_n],
                   "clips_per_s": round(clips_since / dt, 2), "steps_per_s": round(acc_n / dt, 3),
                   "minutes": round(elapsed() / 60, 2)})
             acc, acc_n, acc_bins, clips_since, t_log = 0.0, 0, np.zeros((4, 2)), 0, now
+            aux_acc = np.zeros(len(AUX))
         if now - last_ckpt >= a.ckpt_minutes * 60:
             save()
             last_ckpt = now
