@@ -36,7 +36,8 @@ import common as C  # noqa: E402
 import train as T  # noqa: E402
 
 DEFAULT_STEPS = 8
-DEFAULT_GUIDANCE = 1.0
+# guidance 3 beat 1 on the eval (backgrounds 78.75% vs 53.75% at step 773; README.md)
+DEFAULT_GUIDANCE = 3.0
 
 
 def load_checkpoint(run: Path, raw: bool = False):
@@ -50,10 +51,10 @@ def load_checkpoint(run: Path, raw: bool = False):
     te, den = T.build_models(cfg)
     if raw:
         te.load_state_dict(state["text_encoder"])
-        den.load_state_dict(state["denoiser"])
+        T.load_weights(den, state["denoiser"])
     else:
         te.load_state_dict(state["ema"][0])
-        den.load_state_dict(state["ema"][1])
+        T.load_weights(den, state["ema"][1])
     te.eval()
     den.eval()
     return te, den, cfg, state

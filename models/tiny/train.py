@@ -13,16 +13,20 @@ Model (sizes in ``MODEL_CONFIG``, stored in every checkpoint):
   embedding also feeds the time embedding (mean over tokens, through ``time_cond_proj_dim``),
   a global conditioning path next to cross-attention.
 
-Objective: rectified flow (``x_t = (1 - s) x0 + s noise``, the denoiser predicts the velocity
-``noise - x0`` at timestep ``1000 s``), ``s`` logit-normal. Sampling is diffusers'
-``FlowMatchEulerDiscreteScheduler`` (bundle ``kind = "flow_match_euler"``). Prompts are
-dropped (replaced by "") 10% of the time, so classifier-free guidance works.
+Objective: rectified flow (``x_t = (1 - s) x0 + s noise``); the UNet predicts the clean clip
+x0 and the graph returns the velocity ``(x_t - x0) / s`` (so the bundle is a plain
+``flow_match_euler`` velocity bundle). ``s`` is logit-normal shifted by ``MODEL_CONFIG["shift"]``
+(16), 10% uniform; loss = x0 error / max(s, ``--x0-floor``)^2. A caption classifier on the pooled
+prompt embedding trains the text encoder (``--text-pretrain-steps``, ``--aux-weight``; training
+only, not exported), and ``text_rgb`` (part of the model) maps the pooled prompt to the x0 colour. Prompts are dropped (replaced by "")
+10% of the time, so classifier-free guidance works. README.md says why each of these is there.
 
 Data comes from ``dataset.py``, generated on the fly: the batch of step k depends only on
 (seed, k), so a resumed run sees what an uninterrupted one would have.
 
-    python3 models/tiny/train.py --run models/tiny/runs/short --minutes 35
-    python3 models/tiny/train.py --run models/tiny/runs/short --minutes 60   # resumes
+    python3 models/tiny/train.py --run models/tiny/runs/rgb --minutes 120           # resumes
+    python3 models/tiny/train.py --run models/tiny/runs/new --fresh --minutes 120
+    # CPU shared with other work: --threads 1 (2 spin-waiting threads were 4.7x slower)
 
 Writes ``RUN/ckpt.pt`` (model, EMA, optimiser, step; every ``--ckpt-minutes`` and at the end),
 ``RUN/log.jsonl`` (loss every ``--log-every`` steps; eval pass rate every ``--eval-minutes``),
@@ -75,6 +79,11 @@ MODEL_CONFIG = {
     # and a 35-minute run learned to ignore the text: 0/40 eval prompts, backgrounds 17.5%.)
     "param": "x0",
     "shift": 16.0,
+    # A direct text -> colour path: x0 += sigma * Linear(pooled prompt) per RGB channel. The
+    # x0/shift-16 run alone reached step 522 with its sigma=1 prediction the same for every
+    # prompt (it took the background colour from the noise): the prompt had no short path to
+    # the output colour. Weighted by sigma so it fades out where the input shows the colour.
+    "text_rgb": True,
 }
 
 
@@ -107,7 +116,8 @@ def build_models(cfg: dict, seed: int = 0):
     adapter = MotionAdapter(block_out_channels=ch, motion_layers_per_block=u["layers_per_block"],
                             motion_norm_num_groups=u["norm_num_groups"], **cfg["motion"])
     unet = UNetMotionModel.from_unet2d(unet2d, adapter)
-    return text_encoder, PixelDenoiser(unet, cfg["patch"], cfg["channels"], cfg.get("param", "v"))
+    return text_encoder, PixelDenoiser(unet, cfg["patch"], cfg["channels"], cfg.get("param", "v"),
+                                       text_rgb=cfg.get("text_rgb", False), ctx_dim=ctx)
 
 
 def _pixel_denoiser_class():
@@ -123,8 +133,14 @@ def _pixel_denoiser_class():
         clip, turned into the velocity here as ``(sample - x0) / sigma`` with
         ``sigma = timestep / 1000`` -- so the graph's output is a velocity either way."""
 
-        def __init__(self, unet, patch: int, channels: int = 3, param: str = "v"):
+        def __init__(self, unet, patch: int, channels: int = 3, param: str = "v",
+                     text_rgb: bool = False, ctx_dim: int = 64):
             super().__init__()
+            self.text_rgb = None
+            if text_rgb:
+                self.text_rgb = torch.nn.Linear(ctx_dim, channels)
+                torch.nn.init.zeros_(self.text_rgb.weight)
+                torch.nn.init.zeros_(self.text_rgb.bias)
             if param not in ("v", "x0"):
                 raise ValueError(f"param {param!r}")
             self.unet = unet
@@ -155,13 +171,25 @@ def _pixel_denoiser_class():
             pooled = ctx.reshape(b, f, ctx.shape[1], ctx.shape[2])[:, 0].mean(dim=1)
             y = self.unet(x, timestep, ctx, timestep_cond=pooled, return_dict=False)[0]
             y = y.reshape(b, c, p, p, f, h // p, w // p).permute(0, 1, 4, 5, 2, 6, 3)
-            return y.reshape(b, c, f, h, w)
+            y = y.reshape(b, c, f, h, w)
+            if self.text_rgb is not None:
+                sigma = (timestep.reshape(-1) / 1000.0).expand(b).reshape(b, 1, 1, 1, 1)
+                y = y + sigma * self.text_rgb(pooled).reshape(b, c, 1, 1, 1)
+            return y
 
     return _PixelDenoiser
 
 
-def PixelDenoiser(unet, patch: int, channels: int = 3, param: str = "v"):  # noqa: N802
-    return _pixel_denoiser_class()(unet, patch, channels, param)
+def PixelDenoiser(unet, patch: int, channels: int = 3, param: str = "v", **kw):  # noqa: N802
+    return _pixel_denoiser_class()(unet, patch, channels, param, **kw)
+
+
+def load_weights(module, sd: dict) -> None:
+    """load_state_dict that lets a run started before ``text_rgb`` existed gain it."""
+    missing, unexpected = module.load_state_dict(sd, strict=False)
+    bad = [k for k in missing if not k.startswith("text_rgb.")] + list(unexpected)
+    if bad:
+        raise RuntimeError(f"checkpoint does not match the model: {bad[:5]}")
 
 
 def count_params(m) -> int:
@@ -272,7 +300,7 @@ class EMA:
 
     def load_state_dict(self, states):
         for s, st in zip(self.shadow, states):
-            s.load_state_dict(st)
+            load_weights(s, st)
 
 
 def shift_sigma(sig, shift: float):
@@ -388,6 +416,8 @@ def main(argv=None) -> int:
     ap.add_argument("--aux-weight", type=float, default=0.1,
                     help="weight of the auxiliary caption-classifier loss (0 = off)")
     ap.add_argument("--aux-batch", type=int, default=64, help="captions per step for the aux loss")
+    ap.add_argument("--text-rgb", type=int, default=1, help="1: add the text->colour path (also to a resumed run)")
+    ap.add_argument("--text-rgb-lr", type=float, default=3e-3)
     ap.add_argument("--text-pretrain-steps", type=int, default=600,
                     help="caption-classifier steps on the text encoder alone before diffusion "
                          "training (once per run: skipped when the checkpoint has them)")
@@ -416,18 +446,23 @@ def main(argv=None) -> int:
     if ckpt_path.exists() and not a.fresh:
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         cfg = state["config"]
+        if a.text_rgb and not cfg.get("text_rgb"):
+            cfg = {**cfg, "text_rgb": True}  # upgrade a resumed run (the new layer starts at 0)
     text_encoder, denoiser = build_models(cfg, a.seed)
     modules = [text_encoder, denoiser]
-    params = [p for m in modules for p in m.parameters()]
+    # text_rgb has its own optimiser (with the aux heads), so older optimiser states still load
+    text_rgb = list(denoiser.text_rgb.parameters()) if denoiser.text_rgb is not None else []
+    params = [p for m in modules for p in m.parameters() if all(p is not q for q in text_rgb)]
     # fused: one kernel for all parameters; the per-parameter loop was ~12% of a CPU step
     opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.99), weight_decay=0.01, fused=True)
     ema = EMA(modules, a.ema)
     heads = aux_heads(cfg["text"]["hidden_size"])
-    aux_opt = torch.optim.AdamW(heads.parameters(), lr=a.lr)
+    aux_opt = torch.optim.AdamW([{"params": list(heads.parameters())},
+                                 {"params": text_rgb, "lr": a.text_rgb_lr, "weight_decay": 0.0}], lr=a.lr)
     aux_acc = np.zeros(len(AUX))
     if state is not None:
         text_encoder.load_state_dict(state["text_encoder"])
-        denoiser.load_state_dict(state["denoiser"])
+        load_weights(denoiser, state["denoiser"])
         ema.load_state_dict(state["ema"])
         if "aux" in state:
             heads.load_state_dict(state["aux"])
@@ -463,6 +498,7 @@ def main(argv=None) -> int:
         torch.save({"config": cfg, "step": step, "elapsed_s": elapsed(),
                     "text_encoder": text_encoder.state_dict(), "denoiser": denoiser.state_dict(),
                     "ema": ema.state_dict(), "opt": opt.state_dict(), "aux": heads.state_dict(),
+                    "best_score": best[0],  # so a resumed run does not overwrite a better best.pt
                     **(extra or {})}, tmp)
         os.replace(tmp, path)
 
@@ -545,7 +581,8 @@ def main(argv=None) -> int:
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        if a.aux_weight > 0:
+        if a.aux_weight > 0 or text_rgb:
+            torch.nn.utils.clip_grad_norm_(text_rgb, 1.0)
             aux_opt.step()
             aux_opt.zero_grad(set_to_none=True)
         ema.update(modules, step)
