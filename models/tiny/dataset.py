@@ -450,6 +450,48 @@ def eval_prompts() -> list[dict]:
     return out
 
 
+def eval_set() -> dict:
+    """What ``eval_prompts.json`` holds: the 40 eval labels in both phrasings (80 prompts; the
+    held-out ones use word orders never trained on), each with its expected attributes, plus
+    the check's constants and the named colours, so that a test outside Python (the Rust
+    conditioning test) can score frames exactly as ``check_clip`` does."""
+    prompts = []
+    for e in eval_prompts():
+        lab = label_from_json(e["label"])
+        s = lab.subjects[0]
+        for phrasing, key in (("canonical", "prompt"), ("heldout", "heldout")):
+            prompts.append({
+                "id": f"{e['id']:02d}-{phrasing}", "phrasing": phrasing, "prompt": e[key],
+                "background": {"name": lab.background, "rgb": list(COLOURS[lab.background][0])},
+                "subject": {"colour": s.colour, "rgb": list(COLOURS[s.colour][0]), "shape": s.shape,
+                            "motion": s.motion},
+            })
+    return {
+        "about": "loopsmith tiny model conditioning eval: generate each prompt (16 frames, 32x32 "
+                 "RGB), score it with the rules in models/tiny/README.md (Evaluation) using "
+                 "'check'; frames are RGB in [0, 1] (u8 / 255). Shape is listed but not checked.",
+        "check": CHECK,
+        "colours": {k: list(v[0]) for k, v in COLOURS.items()},
+        "prompts": prompts,
+    }
+
+
+def dump_eval_set(d: dict) -> str:
+    """JSON with one prompt (and one colour) per line, so diffs of the file stay readable."""
+    head = {k: v for k, v in d.items() if k not in ("colours", "prompts")}
+    lines = json.dumps(head, indent=1)[:-2] + ",\n"
+    lines += ' "colours": {\n' + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in d["colours"].items()) + "\n },\n"
+    lines += ' "prompts": [\n' + ",\n".join(f"  {json.dumps(p)}" for p in d["prompts"]) + "\n ]\n}\n"
+    assert json.loads(lines) == json.loads(json.dumps(d))
+    return lines
+
+
+def label_from_eval(p: dict) -> Label:
+    """A ``Label`` from one ``eval_set()["prompts"]`` entry."""
+    s = p["subject"]
+    return Label([Subject(s["colour"], s["shape"], s["motion"])], p["background"]["name"])
+
+
 def colour_distance(a: str, b: str) -> float:
     return float(np.linalg.norm(np.subtract(COLOURS[a][0], COLOURS[b][0])))
 
@@ -463,113 +505,155 @@ def label_from_json(d: dict) -> Label:
     return Label([Subject(**s) for s in d["subjects"]], d["background"], d.get("bg_in_caption", True))
 
 
-def check_clip(frames: np.ndarray, label: Label | dict) -> dict:
-    """Automatic check of a generated clip against a one-subject label.
+# The automatic check's constants. They are also written into eval_prompts.json ("check"), so
+# the Rust conditioning test reads the same numbers; README.md spells the rules out.
+CHECK = {
+    "ring_inset": 2,       # background ring: pixels exactly this far inside the frame edge
+                           # (the outermost pixels are where conv padding artefacts live)
+    "colour_tol": 0.25,    # a measured colour must be within this RGB distance of the named one
+    "fg_dist": 0.3,        # subject mask: RGB distance from the measured background above this
+    "min_fg_pixels": 48,   # fewer subject pixels than this over the whole clip: no subject
+    "min_area": 3,         # a frame "has" the subject when its mask has at least this many pixels
+    "min_present": 12,     # ... and the motion check needs this many such frames (of 16)
+    "move": 0.15,          # left/right/up/down: centroid displacement (frame widths) at least
+    "cross": 0.6,          # ... and the other axis' displacement at most this share of it
+    "still_range": 0.08,   # growing/shrinking/pulsing/still: centroid range (frame widths) below
+    "spin_range": 0.12,    # spinning: centroid range below
+    "bounce_range": 0.15,  # bouncing: vertical range above,
+    "bounce_leg": 0.08,    # ... with a fall and a rise of at least this each,
+    "orbit_range": 0.2,    # orbiting: both ranges above this,
+    "orbit_sweep": 0.6,    # ... and the centroid sweeps at least this many turns around its mean
+    "grow": 1.6,           # growing: area(end)/area(start) above; shrinking: below 1/grow
+    "pulse": 1.3,          # pulsing: max/min area above, and an extreme inside the clip: the
+    "pulse_bulge": 1.15,   # max area above both ends' areas (or the min below both) by this factor
+    "spin_area": 1.35,     # spinning: max/min area below; still: below still_area
+    "still_area": 1.2,
+    "spin_iou": 0.8,       # spinning: some frame's mask overlaps frame 0's by IoU below this;
+                           # still: every frame's IoU with frame 0 at least this
+}
 
-    ``frames``: [F, H, W, 3] in [0, 1] (what the pipeline outputs). Background colour = median
-    of the border pixels; foreground = pixels further than 0.3 (RGB distance) from it. Passes:
-    ``bg`` nearest named colour of the background is the label's; ``fg`` nearest named colour of
-    the foreground's median is the label's; ``motion`` centroid / area / shape statistics fit
-    the motion. ``ok`` = all three."""
+
+def check_clip(frames: np.ndarray, label: Label | dict, c: dict = CHECK) -> dict:
+    """The automatic check of one generated clip against a one-subject label; the exact rules
+    (README.md, "Evaluation") so that a Rust test can do the same on RGB frames.
+
+    ``frames``: [F, H, W, 3] in [0, 1] (what the pipeline outputs; u8 frames / 255).
+
+    1. Background = per-channel median (numpy's: the mean of the two middle values for an even
+       count) of the ring of pixels ``ring_inset`` px inside the edge, over all frames.
+       ``bg`` passes when its nearest named colour is the label's and it lies within
+       ``colour_tol`` of it (or the caption named no background).
+    2. Subject mask = pixels further than ``fg_dist`` (RGB distance) from that background.
+       Subject colour = per-channel median over the mask's pixels of all frames; ``fg`` passes
+       like ``bg``; fewer than ``min_fg_pixels`` mask pixels: fg and motion fail.
+    3. Per frame: area = mask pixel count, centroid = mean of (x + 0.5, y + 0.5) over the mask.
+       Motion statistics over the frames with area >= ``min_area`` (``_motion_stats``) and the
+       rule for the label's motion (``_motion_ok``).
+    ``ok`` = bg and fg and motion. Shape is not checked."""
     if isinstance(label, dict):
         label = label_from_json(label)
     s = label.subjects[0]
     f, h, w, _ = frames.shape
     fr = frames.astype(np.float64)
-    border = np.concatenate([fr[:, 0], fr[:, -1], fr[:, :, 0], fr[:, :, -1]], axis=1).reshape(-1, 3)
-    bg = np.median(border, axis=0)
-    dist = np.linalg.norm(fr - bg, axis=-1)  # [F, H, W]
-    mask = np.clip((dist - 0.2) / 0.2, 0, 1)  # soft: 0 below 0.2, 1 above 0.4
-    area = mask.sum(axis=(1, 2))
+    k = int(c["ring_inset"])
+    ring = np.concatenate([fr[:, k, k:w - k], fr[:, h - 1 - k, k:w - k],
+                           fr[:, k + 1:h - 1 - k, k], fr[:, k + 1:h - 1 - k, w - 1 - k]], axis=1)
+    bg = np.median(ring.reshape(-1, 3), axis=0)
     res = {"bg_rgb": bg.round(3).tolist(), "bg_name": nearest_colour(bg)}
-    res["bg"] = bool(res["bg_name"] == label.background or not label.bg_in_caption)
-    hard = dist > 0.3
-    if hard.sum() < 3 * f:
-        res.update(fg=False, motion=False, ok=False, why="no foreground")
+    want_bg = np.array(COLOURS[label.background][0])
+    res["bg"] = bool(not label.bg_in_caption or (
+        res["bg_name"] == label.background and np.linalg.norm(bg - want_bg) <= c["colour_tol"]))
+    mask = np.linalg.norm(fr - bg, axis=-1) > c["fg_dist"]  # [F, H, W]
+    if mask.sum() < c["min_fg_pixels"]:
+        res.update(fg=False, motion=False, ok=False, why="no subject")
         return res
-    fg = np.median(fr[hard], axis=0)
+    fg = np.median(fr[mask], axis=0)
     res["fg_rgb"] = fg.round(3).tolist()
     res["fg_name"] = nearest_colour(fg)
-    res["fg"] = bool(res["fg_name"] == s.colour)
-    ys, xs = np.mgrid[0:h, 0:w] + 0.5
-    a = np.maximum(area, 1e-6)
-    cx = (mask * xs).sum(axis=(1, 2)) / a
-    cy = (mask * ys).sum(axis=(1, 2)) / a
-    present = area > 2.0
-    m = _motion_stats(cx, cy, area, mask, present, w, h)
-    res["stats"] = {k: round(float(v), 3) for k, v in m.items()}
-    res["motion_guess"] = _guess_motion(m)
-    res["motion"] = bool(_motion_ok(s.motion, m))
+    res["fg"] = bool(res["fg_name"] == s.colour
+                     and np.linalg.norm(fg - np.array(COLOURS[s.colour][0])) <= c["colour_tol"])
+    m = _motion_stats(mask, c)
+    res["stats"] = {k2: round(float(v), 3) for k2, v in m.items()}
+    res["motion_guess"] = _guess_motion(m, c)
+    res["motion"] = bool(_motion_ok(s.motion, m, c))
     res["ok"] = bool(res["bg"] and res["fg"] and res["motion"])
     return res
 
 
-def _motion_stats(cx, cy, area, mask, present, w, h) -> dict:
+def _motion_stats(mask: np.ndarray, c: dict = CHECK) -> dict:
+    """Statistics of the subject mask [F, H, W] (bool) that the motion rules use. Lengths are
+    in frame widths; only frames with area >= min_area count ("present")."""
+    f, h, w = mask.shape
     W = float(w)
-    idx = np.flatnonzero(present)
+    area = mask.sum(axis=(1, 2)).astype(np.float64)
+    ys, xs = np.mgrid[0:h, 0:w] + 0.5
+    a = np.maximum(area, 1.0)
+    cx = (mask * xs).sum(axis=(1, 2)) / a
+    cy = (mask * ys).sum(axis=(1, 2)) / a
+    idx = np.flatnonzero(area >= c["min_area"])
     if len(idx) < 4:
-        return {"frames_present": len(idx), "dx": 0, "dy": 0, "xrange": 0, "yrange": 0,
-                "area_ratio_end": 1, "area_minmax": 1, "area_rev": 0, "y_up": 0, "y_down": 0,
-                "sweep": 0, "iou_min": 1}
+        return {"frames_present": len(idx)}
     x, y, ar = cx[idx], cy[idx], area[idx]
-    # smoothed deltas
-    dxs = (x[-3:].mean() - x[:3].mean()) / W
-    dys = (y[-3:].mean() - y[:3].mean()) / W
-    dy = np.diff(y)
-    # largest descent followed by ascent (or the reverse), in image units
-    y_up = (np.maximum.accumulate(y) - y).max() / W  # rise after a low point (y decreasing)
+    # displacement: mean of the last 3 present frames minus mean of the first 3
+    dx = (x[-3:].mean() - x[:3].mean()) / W
+    dy = (y[-3:].mean() - y[:3].mean()) / W
+    # bouncing: the largest fall (y increasing) after a high point, and the largest rise after
+    # a low point (image y points down)
     y_down = (y - np.minimum.accumulate(y)).max() / W
-    da = np.sign(np.diff(np.convolve(ar, np.ones(3) / 3, mode="valid")))
-    da = da[da != 0]
-    rev = int(np.sum(da[1:] != da[:-1])) if len(da) > 1 else 0
+    y_up = (np.maximum.accumulate(y) - y).max() / W
+    # orbiting: the angle of the centroid around its mean, unwrapped, first to last, in turns
     ang = np.unwrap(np.arctan2(y - y.mean(), x - x.mean()))
     sweep = abs(ang[-1] - ang[0]) / (2 * np.pi)
-    m0 = mask[idx[0]] > 0.5
-    ious = []
-    for k in idx[1:]:
-        mk = mask[k] > 0.5
-        u = np.logical_or(m0, mk).sum()
-        ious.append(np.logical_and(m0, mk).sum() / max(u, 1))
-    del dy
-    return {"frames_present": len(idx), "dx": dxs, "dy": dys, "xrange": np.ptp(x) / W,
-            "yrange": np.ptp(y) / W, "area_ratio_end": (ar[-2:].mean() + 1) / (ar[:2].mean() + 1),
-            "area_minmax": (ar.max() + 1) / (ar.min() + 1), "area_rev": rev, "y_up": y_up,
-            "y_down": y_down, "sweep": sweep, "iou_min": float(min(ious)) if ious else 1.0}
+    # spinning vs still: overlap (IoU) of each present frame's mask with the first present one
+    m0 = mask[idx[0]]
+    ious = [np.logical_and(m0, mask[j]).sum() / max(np.logical_or(m0, mask[j]).sum(), 1) for j in idx[1:]]
+    return {"frames_present": len(idx), "dx": dx, "dy": dy, "xrange": np.ptp(x) / W,
+            "yrange": np.ptp(y) / W,
+            # area of the last 2 present frames over the first 2 (+1 px each: no division by 0)
+            "area_end": (a1 := ar[-2:].mean() + 1) / (a0 := ar[:2].mean() + 1),
+            "area_minmax": (ar.max() + 1) / (ar.min() + 1),
+            # pulsing: how far the largest (smallest) area rises above (falls below) both ends
+            "area_bulge": max((ar.max() + 1) / max(a0, a1), min(a0, a1) / (ar.min() + 1)), "y_up": y_up, "y_down": y_down,
+            "sweep": sweep, "iou_min": float(min(ious))}
 
 
-def _motion_ok(motion: str, m: dict) -> bool:
-    if m["frames_present"] < 12:
+def _motion_ok(motion: str, m: dict, c: dict = CHECK) -> bool:
+    if m["frames_present"] < c["min_present"]:
         return False
-    still_pos = m["xrange"] < 0.08 and m["yrange"] < 0.08
+    still_pos = m["xrange"] < c["still_range"] and m["yrange"] < c["still_range"]
+    mv, cr = c["move"], c["cross"]
     if motion == "left":
-        return m["dx"] < -0.15 and abs(m["dy"]) < 0.6 * abs(m["dx"])
+        return m["dx"] < -mv and abs(m["dy"]) < cr * abs(m["dx"])
     if motion == "right":
-        return m["dx"] > 0.15 and abs(m["dy"]) < 0.6 * abs(m["dx"])
+        return m["dx"] > mv and abs(m["dy"]) < cr * abs(m["dx"])
     if motion == "up":
-        return m["dy"] < -0.15 and abs(m["dx"]) < 0.6 * abs(m["dy"])
+        return m["dy"] < -mv and abs(m["dx"]) < cr * abs(m["dy"])
     if motion == "down":
-        return m["dy"] > 0.15 and abs(m["dx"]) < 0.6 * abs(m["dy"])
+        return m["dy"] > mv and abs(m["dx"]) < cr * abs(m["dy"])
     if motion == "bouncing":
-        return m["yrange"] > 0.15 and m["y_up"] > 0.08 and m["y_down"] > 0.08 and m["xrange"] < 0.6 * m["yrange"] + 0.05
+        return (m["yrange"] > c["bounce_range"] and m["y_up"] > c["bounce_leg"]
+                and m["y_down"] > c["bounce_leg"] and m["xrange"] < cr * m["yrange"])
     if motion == "orbiting":
-        return m["xrange"] > 0.2 and m["yrange"] > 0.2 and m["sweep"] > 0.6
+        return m["xrange"] > c["orbit_range"] and m["yrange"] > c["orbit_range"] and m["sweep"] > c["orbit_sweep"]
     if motion == "growing":
-        return m["area_ratio_end"] > 1.6 and still_pos
+        return m["area_end"] > c["grow"] and still_pos
     if motion == "shrinking":
-        return m["area_ratio_end"] < 1 / 1.6 and still_pos
+        return m["area_end"] < 1 / c["grow"] and still_pos
     if motion == "pulsing":
-        return m["area_minmax"] > 1.3 and m["area_rev"] >= 1 and still_pos
+        return m["area_minmax"] > c["pulse"] and m["area_bulge"] > c["pulse_bulge"] and still_pos
     if motion == "spinning":
-        return m["xrange"] < 0.12 and m["yrange"] < 0.12 and m["area_minmax"] < 1.35 and m["iou_min"] < 0.8
+        return (m["xrange"] < c["spin_range"] and m["yrange"] < c["spin_range"]
+                and m["area_minmax"] < c["spin_area"] and m["iou_min"] < c["spin_iou"])
     if motion == "still":
-        return still_pos and m["area_minmax"] < 1.2 and m["iou_min"] > 0.8
+        return still_pos and m["area_minmax"] < c["still_area"] and m["iou_min"] >= c["spin_iou"]
     raise ValueError(motion)
 
 
-def _guess_motion(m: dict) -> str:
+def _guess_motion(m: dict, c: dict = CHECK) -> str:
+    """The first motion whose rule the statistics pass (for the printed matrix only)."""
     for motion in ("orbiting", "bouncing", "left", "right", "up", "down", "growing", "shrinking",
                    "pulsing", "spinning", "still"):
-        if _motion_ok(motion, m):
+        if _motion_ok(motion, m, c):
             return motion
     return "?"
 
@@ -653,7 +737,7 @@ def self_check(n: int = 400, seed: int = 7) -> dict:
         r = check_clip(clip.transpose(1, 2, 3, 0) / 2 + 0.5, label)
         k = label.subjects[0].motion
         per.setdefault(k, []).append(int(r["ok"]))
-        if not r["ok"] and len(fails) < 10:
+        if not r["ok"] and len(fails) < 10 and k != "pulsing":
             fails.append({"label": label.to_json(), **{k2: r.get(k2) for k2 in ("bg", "fg", "motion", "motion_guess", "stats")}})
     ev = eval_prompts()
     ev_ok = 0
@@ -675,6 +759,7 @@ def main(argv=None) -> int:
     ap.add_argument("--heldout", action="store_true", help="held-out phrasings")
     ap.add_argument("--self-check", action="store_true")
     ap.add_argument("--write-tokenizer", type=Path, metavar="PATH")
+    ap.add_argument("--write-eval", type=Path, metavar="PATH", help="write eval_prompts.json")
     ap.add_argument("--captions", type=int, default=0, help="print N captions")
     ap.add_argument("--bench", action="store_true", help="time clip generation")
     a = ap.parse_args(argv)
@@ -683,6 +768,9 @@ def main(argv=None) -> int:
         tok = build_tokenizer()
         tok.save(str(a.write_tokenizer))
         print(f"wrote {a.write_tokenizer}: {tok.get_vocab_size()} tokens, max_length {MAX_LENGTH}")
+    if a.write_eval:
+        a.write_eval.write_text(dump_eval_set(eval_set()))
+        print(f"wrote {a.write_eval}: {len(eval_set()['prompts'])} prompts")
     if a.captions:
         g = Generator(a.seed, heldout=a.heldout)
         for _ in range(a.captions):

@@ -7,9 +7,11 @@
     python3 models/tiny/sample.py --bundle models/tiny/bundle --eval --phrasing heldout \\
         --steps 8 --guidance 2 --shift 2 --out /tmp/tiny-eval-heldout
 
-``--eval`` renders the 40 prompts of ``dataset.eval_prompts()`` and scores each with
-``dataset.check_clip`` (background colour, foreground colour, motion); it prints the pass
-rates and writes ``results.json``. ``--prompt`` (repeatable) renders your own.
+``--eval`` renders the prompts of ``eval_prompts.json`` (40 labels x canonical and held-out
+phrasing) and scores each with ``dataset.check_clip`` using the file's ``check`` constants
+(background colour, subject colour, motion; README.md, "Evaluation"); it prints the pass rates
+per attribute and phrasing and writes ``results.json``. ``--prompt`` (repeatable) renders your
+own.
 
 reference_loop.py has no ``flow_match_euler`` (it implements ``euler_discrete`` and
 ``ddim``); ``FlowMatchEuler`` below is diffusers' ``FlowMatchEulerDiscreteScheduler`` with a
@@ -130,8 +132,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path("/tmp/tiny-samples"))
     ap.add_argument("--prompt", action="append", help="repeatable; default: a built-in list")
     ap.add_argument("--eval", action="store_true", help="the 40 eval prompts, scored")
-    ap.add_argument("--phrasing", choices=["prompt", "heldout"], default="prompt",
-                    help="--eval: canonical or held-out word order")
+    ap.add_argument("--eval-file", type=Path, default=HERE / "eval_prompts.json")
+    ap.add_argument("--phrasing", choices=["all", "canonical", "heldout"], default="all",
+                    help="--eval: which phrasings of the eval prompts")
     ap.add_argument("--limit", type=int, default=None, help="--eval: first N prompts")
     ap.add_argument("--steps", type=int, default=None, help="default: the bundle's")
     ap.add_argument("--guidance", type=float, default=None, help="default: the bundle's")
@@ -148,8 +151,9 @@ def main(argv=None) -> int:
     steps = a.steps if a.steps is not None else int(d.get("steps", 8))
     guidance = a.guidance if a.guidance is not None else float(d.get("guidance", 1.0))
     if a.eval:
-        ev = D.eval_prompts()[:a.limit]
-        prompts = [e[a.phrasing] for e in ev]
+        spec = json.loads(a.eval_file.read_text())
+        ev = [p for p in spec["prompts"] if a.phrasing in ("all", p["phrasing"])][:a.limit]
+        prompts = [e["prompt"] for e in ev]
     else:
         ev = None
         prompts = a.prompt or DEFAULT_PROMPTS
@@ -172,17 +176,26 @@ def main(argv=None) -> int:
         "text_encoder_s_median": round(statistics.median(t["text_encoder"] for t in timings), 4),
     }
     if ev is not None:
-        res = [D.check_clip(fr, e["label"]) for fr, e in zip(frames, ev)]
-        n = len(res)
-        report.update(phrasing=a.phrasing, n=n, ok=sum(r["ok"] for r in res) / n,
-                      bg=sum(r["bg"] for r in res) / n, fg=sum(r.get("fg", False) for r in res) / n,
-                      motion=sum(r.get("motion", False) for r in res) / n)
+        res = [D.check_clip(fr, D.label_from_eval(e), spec["check"]) for fr, e in zip(frames, ev)]
+        report["seed"] = a.seed
+        for ph in ("all", "canonical", "heldout"):
+            rs = [r for r, e in zip(res, ev) if ph in ("all", e["phrasing"])]
+            if rs:
+                n = len(rs)
+                report[ph] = {"n": n, "ok": sum(r["ok"] for r in rs) / n, "bg": sum(r["bg"] for r in rs) / n,
+                              "fg": sum(r.get("fg", False) for r in rs) / n,
+                              "motion": sum(r.get("motion", False) for r in rs) / n}
         by_motion: dict[str, list[int]] = {}
         for r, e in zip(res, ev):
-            by_motion.setdefault(e["label"]["subjects"][0]["motion"], []).append(int(r.get("motion", False)))
+            by_motion.setdefault(e["subject"]["motion"], []).append(int(r.get("motion", False)))
         report["motion_pass_by_kind"] = {k: f"{sum(v)}/{len(v)}" for k, v in by_motion.items()}
+        # the matrix: one line per prompt, + / - for background, subject colour, motion
+        for r, e in zip(res, ev):
+            marks = "".join("+" if r.get(k) else "-" for k in ("bg", "fg", "motion"))
+            print(f"{'PASS' if r['ok'] else 'fail'} {marks} {e['id']:<13} {e['prompt']!r:<72} "
+                  f"got bg={r['bg_name']} fg={r.get('fg_name')} motion={r.get('motion_guess')}")
         (a.out / "results.json").write_text(json.dumps(
-            [{"prompt": p, **{k: v for k, v in r.items()}} for p, r in zip(prompts, res)], indent=1))
+            [{"id": e["id"], "prompt": p, **{k: v for k, v in r.items()}} for p, e, r in zip(prompts, ev, res)], indent=1))
     else:
         stats = []
         for p, fr in zip(prompts, frames):
