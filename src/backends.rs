@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use loopsmith_config::{PikaSettings, Secrets, Settings};
+use loopsmith_engine::control::{BackendInfo, ControlledBackend};
 use loopsmith_engine::pika::{PikaBackend, PikaOptions, TokioClock};
 use loopsmith_engine::{Backend, CancellationToken, LocalBackend, Router, RouterPolicy, Store};
 use loopsmith_models::bundle::Bundle;
@@ -29,7 +30,8 @@ pub enum Wanted {
 /// What could be built, and why the rest could not.
 #[derive(Debug)]
 pub struct Plan {
-    local: Option<LocalBackend>,
+    /// The local backend and its execution provider (e.g. `cpu (CUDA unavailable: …)`).
+    local: Option<(LocalBackend, String)>,
     pika: Option<PikaSetup>,
     /// One reason per missing backend, for the user.
     missing: Vec<String>,
@@ -77,17 +79,31 @@ impl Plan {
     }
 
     /// The router over the built backends, in `engine.backend_order`; backends the order
-    /// leaves out are not used. Cancel `stopping` before the engine's shutdown interrupts
-    /// running jobs, so a Pika job keeps its paid request for the next start to resume.
+    /// leaves out are not used. Each backend is wrapped so the operator console can pause it.
+    /// Cancel `stopping` before the engine's shutdown interrupts running jobs, so a Pika job
+    /// keeps its paid request for the next start to resume.
     pub fn into_router(
         self,
         settings: &Settings,
         store: Arc<dyn Store>,
         stopping: CancellationToken,
-    ) -> Result<Router, Failure> {
-        let mut built: Vec<Arc<dyn Backend>> = Vec::new();
-        if let Some(local) = self.local {
-            built.push(Arc::new(local));
+    ) -> Result<Built, Failure> {
+        let mut built: Vec<Arc<ControlledBackend>> = Vec::new();
+        if let Some((local, provider)) = self.local {
+            let device = if provider.starts_with("cuda") {
+                "gpu"
+            } else {
+                "cpu"
+            };
+            built.push(ControlledBackend::new(
+                Arc::new(local),
+                BackendInfo {
+                    model: settings.local.model.clone(),
+                    device: device.to_string(),
+                    provider,
+                    capacity: settings.local.capacity.max(1),
+                },
+            ));
         }
         if let Some(pika) = self.pika {
             let backend = PikaBackend::new(
@@ -98,7 +114,15 @@ impl Plan {
             )
             .map_err(|e| Failure::Input(error_chain(&e)))?
             .with_stopping(stopping);
-            built.push(Arc::new(backend));
+            built.push(ControlledBackend::new(
+                Arc::new(backend),
+                BackendInfo {
+                    model: "Pika v2.2 on fal".to_string(),
+                    provider: "fal".to_string(),
+                    device: "remote".to_string(),
+                    capacity: settings.engine.workers.max(1),
+                },
+            ));
         }
         let names: Vec<String> = built.iter().map(|b| b.name().to_string()).collect();
         let mut ordered = Vec::with_capacity(built.len());
@@ -117,15 +141,29 @@ impl Plan {
             }
             return Err(Failure::Input(message));
         }
-        Ok(Router::with_policy(
-            ordered,
+        let router = Router::with_policy(
+            ordered
+                .iter()
+                .map(|b| b.clone() as Arc<dyn Backend>)
+                .collect(),
             RouterPolicy::from_settings(&settings.engine),
-        ))
+        );
+        Ok(Built {
+            router: Arc::new(router),
+            backends: ordered,
+        })
     }
 }
 
+/// The router and the backends behind it, as the control server shows them.
+#[derive(Debug)]
+pub struct Built {
+    pub router: Arc<Router>,
+    pub backends: Vec<Arc<ControlledBackend>>,
+}
+
 /// The local backend from `local.model`, or why there is none.
-fn local_backend(settings: &Settings) -> Result<Result<LocalBackend, String>, Failure> {
+fn local_backend(settings: &Settings) -> Result<Result<(LocalBackend, String), String>, Failure> {
     if !settings.local.enabled {
         return Ok(Err(
             "the local backend is disabled (local.enabled = false)".into()
@@ -142,11 +180,8 @@ fn local_backend(settings: &Settings) -> Result<Result<LocalBackend, String>, Fa
     let provider = runtime.provider().to_string();
     let pipeline = Pipeline::load(&bundle, runtime)
         .map_err(|e| Failure::Runtime(anyhow::anyhow!(error_chain(&e))))?;
-    Ok(Ok(LocalBackend::new(
-        pipeline,
-        provider,
-        settings.local.capacity as usize,
-    )))
+    let backend = LocalBackend::new(pipeline, provider.clone(), settings.local.capacity as usize);
+    Ok(Ok((backend, provider)))
 }
 
 /// Pika's options and key, or why it cannot run.

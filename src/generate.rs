@@ -89,8 +89,8 @@ async fn render(
     let store: Arc<dyn Store> = Arc::new(store);
     // The command waits for its one job, and Ctrl-C ends the process outright (the next run
     // resumes a paid request), so nothing here ever signals "stopping".
-    let router = plan.into_router(settings, store.clone(), CancellationToken::new())?;
-    let engine = Engine::start(settings, store, Arc::new(router), Arc::new(MediaEncoder))
+    let built = plan.into_router(settings, store.clone(), CancellationToken::new())?;
+    let engine = Engine::start(settings, store, built.router, Arc::new(MediaEncoder))
         .map_err(|e| Failure::Runtime(anyhow::anyhow!(error_chain(&e))))?;
     let user = UserKey::new(
         Platform::Cli,

@@ -36,10 +36,14 @@ impl From<anyhow::Error> for Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The console draws on the terminal; it logs to a file (and its Logs screen) instead.
-    if !matches!(cli.command, Command::Console(_)) {
-        init_logging();
+    // `serve` also feeds its log lines to attached consoles.
+    let tap = loopsmith_engine::control::LogTap::new();
+    match cli.command {
+        Command::Console(_) => {}
+        Command::Serve => init_logging(Some(&tap)),
+        _ => init_logging(None),
     }
-    match run(cli) {
+    match run(cli, tap) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Input(message)) => {
             eprintln!("error: {message}");
@@ -56,7 +60,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), Failure> {
+fn run(cli: Cli, tap: loopsmith_engine::control::LogTap) -> Result<(), Failure> {
     let load = || {
         Settings::load_from_process(cli.config.as_deref())
             .map_err(|e| Failure::Input(error_chain(&e)))
@@ -68,7 +72,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Doctor => doctor::run(cli.config.as_deref()),
         Command::Generate(args) => generate::run(&load()?, args),
-        Command::Serve => serve::run(&load()?),
+        Command::Serve => serve::run(&load()?, tap),
         Command::Console(args) => console::run(&load()?, args),
         Command::Models(command) => models::run(&load()?, command),
     }
@@ -87,11 +91,28 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Logs go to stderr, filtered by LOOPSMITH_LOG (e.g. `info`, `loopsmith_engine=debug`).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LOOPSMITH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+fn init_logging(tap: Option<&loopsmith_engine::control::LogTap>) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("LOOPSMITH_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+    };
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .init();
+        .with_filter(filter());
+    let registry = tracing_subscriber::registry().with(stderr);
+    // Attached consoles see `info` and up unless LOOPSMITH_LOG says otherwise.
+    let _ = match tap {
+        Some(tap) => {
+            let console_filter = tracing_subscriber::EnvFilter::try_from_env("LOOPSMITH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            registry
+                .with(tap.layer().with_filter(console_filter))
+                .try_init()
+        }
+        None => registry.try_init(),
+    };
 }

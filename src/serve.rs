@@ -1,44 +1,62 @@
-//! `loopsmith serve`: the engine plus every enabled surface, until SIGINT or SIGTERM.
+//! `loopsmith serve`: the engine, the control socket the operator console attaches to, the
+//! Telegram bot when it is enabled, and the metrics endpoint when it is enabled — until SIGINT
+//! or SIGTERM.
 //!
-//! Today that is the Telegram bot. On a signal, intake stops first (no new updates), then the
-//! engine gets its shutdown grace for running jobs, then stickers already made get a moment
-//! to be delivered.
+//! Shutdown order: intake stops (no new updates), paid remote requests are told to survive,
+//! running jobs get `engine.shutdown_grace_secs`, finished stickers get a moment to reach their
+//! chats, then the control socket and the metrics endpoint close and the store is flushed by
+//! the engine's shutdown. Unfinished jobs stay queued for the next start.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use loopsmith_bot::telegram;
 use loopsmith_config::{Secrets, Settings};
+use loopsmith_engine::control::{self, Control, LogTap, TOKEN_ENV};
 use loopsmith_engine::media::MediaEncoder;
-use loopsmith_engine::{Backend, Engine, LocalBackend, Router, SledStore};
-use loopsmith_models::bundle::Bundle;
-use loopsmith_models::pipeline::Pipeline;
+use loopsmith_engine::metrics::{self, Gauges};
+use loopsmith_engine::protocol::control::{Spend, Token};
+use loopsmith_engine::{CancellationToken, Engine, Router, SledStore, Store};
 
+use crate::backends::{self, Wanted};
 use crate::{Failure, error_chain};
 
 /// Time given to finished stickers to reach their chats after the engine stopped.
 const DELIVERY_GRACE: Duration = Duration::from_secs(10);
 
-pub fn run(settings: &Settings) -> Result<(), Failure> {
+pub fn run(settings: &Settings, tap: LogTap) -> Result<(), Failure> {
     let secrets =
         Secrets::load(settings, std::env::vars()).map_err(|e| Failure::Input(error_chain(&e)))?;
-    let telegram = &settings.telegram;
-    if !telegram.enabled {
-        return Err(Failure::Unavailable(
-            "nothing to serve: the Telegram bot is disabled (telegram.enabled = false), and the \
-             Discord bot and the control socket are not part of this build yet."
-                .into(),
-        ));
-    }
-    let Some(token) = secrets.telegram_bot_token else {
-        return Err(Failure::Input(
-            "telegram.enabled is true but TELEGRAM_BOT_TOKEN is not set (environment or \
-             engine.secrets_file)."
-                .into(),
-        ));
+    let telegram_token = match (
+        settings.telegram.enabled,
+        secrets.telegram_bot_token.clone(),
+    ) {
+        (false, _) => None,
+        (true, Some(token)) => Some(token),
+        (true, None) => {
+            return Err(Failure::Input(
+                "telegram.enabled is true but TELEGRAM_BOT_TOKEN is not set (environment or \
+                 engine.secrets_file)."
+                    .into(),
+            ));
+        }
     };
-    let backends = backends(settings)?;
+    let control_token = std::env::var(TOKEN_ENV).ok().map(Token::new);
+    if !settings.control.tcp.is_empty() && control_token.is_none() {
+        return Err(Failure::Input(format!(
+            "control.tcp is set, so {TOKEN_ENV} must hold the token consoles will send"
+        )));
+    }
+    let plan = backends::plan(settings, secrets, Wanted::All)?;
+    if plan.is_empty() {
+        return Err(Failure::Unavailable(format!(
+            "no render backend is available: {}. Nothing was started.",
+            plan.missing()
+        )));
+    }
+    if !plan.missing().is_empty() {
+        tracing::warn!(missing = %plan.missing(), "serving without some backends");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,35 +68,137 @@ pub fn run(settings: &Settings) -> Result<(), Failure> {
                 error_chain(&e)
             ))
         })?;
-        let router = Router::new(backends, settings.engine.fallback);
+        let store: Arc<dyn Store> = Arc::new(store);
+        let stopping = CancellationToken::new();
+        let built = plan.into_router(settings, store.clone(), stopping.clone())?;
+        let router = built.router.clone();
         let engine = Engine::start(
             settings,
-            Arc::new(store),
-            Arc::new(router),
+            store.clone(),
+            built.router,
             Arc::new(MediaEncoder),
         )
         .map_err(|e| Failure::Runtime(anyhow::anyhow!(error_chain(&e))))?;
-        let mut bot =
-            match telegram::start(engine.clone(), telegram::Config::new(telegram, token)).await {
-                Ok(bot) => bot,
-                Err(e) => {
-                    let _ = engine.shutdown(Duration::ZERO).await;
-                    return Err(Failure::Runtime(anyhow::anyhow!(e)));
+        let closing = CancellationToken::new();
+
+        let spend = spend_source(settings, store.clone());
+        let control = Control::new(engine.clone(), built.backends, tap).with_spend({
+            let spend = spend.clone();
+            move || Some(spend())
+        });
+        let control_task = {
+            let settings = settings.control.clone();
+            let closing = closing.clone();
+            tokio::spawn(async move {
+                if let Err(e) = control::serve(control, &settings, control_token, closing).await {
+                    tracing::error!(error = %error_chain(&e), "the control socket stopped");
                 }
-            };
-        eprintln!("loopsmith is serving: Telegram bot @{}", bot.username());
+            })
+        };
+        let metrics_task = if settings.metrics.enabled {
+            let gauges = gauge_source(router.clone(), spend);
+            match metrics::serve(
+                settings.metrics.listen,
+                engine.clone(),
+                gauges,
+                closing.clone(),
+            )
+            .await
+            {
+                Ok((addr, task)) => {
+                    eprintln!("metrics at http://{addr}/metrics");
+                    Some(task)
+                }
+                Err(e) => {
+                    stop(&engine, &closing, Duration::ZERO).await;
+                    return Err(Failure::Input(error_chain(&e)));
+                }
+            }
+        } else {
+            None
+        };
+
+        let mut bot = match telegram_token {
+            Some(token) => {
+                let config = telegram::Config::new(&settings.telegram, token);
+                match telegram::start(engine.clone(), config).await {
+                    Ok(bot) => {
+                        eprintln!("Telegram bot @{} is answering", bot.username());
+                        Some(bot)
+                    }
+                    Err(e) => {
+                        stop(&engine, &closing, Duration::ZERO).await;
+                        return Err(Failure::Runtime(anyhow::anyhow!(e)));
+                    }
+                }
+            }
+            None => None,
+        };
+        eprintln!(
+            "loopsmith is serving; the console attaches at {}",
+            settings.control.socket.display()
+        );
+
         let signal = stop_signal().await;
         eprintln!(
             "{signal}: stopping (running jobs get {} s)",
             settings.engine.shutdown_grace_secs
         );
-        bot.stop_intake().await;
+        if let Some(bot) = bot.as_mut() {
+            bot.stop_intake().await;
+        }
+        // Before the engine interrupts anything: a paid request must survive for the next start.
+        stopping.cancel();
         let grace = Duration::from_secs(settings.engine.shutdown_grace_secs);
         let stopped = engine.shutdown(grace).await;
-        bot.finish(DELIVERY_GRACE).await;
+        if let Some(bot) = bot {
+            bot.finish(DELIVERY_GRACE).await;
+        }
+        closing.cancel();
+        let _ = control_task.await;
+        if let Some(task) = metrics_task {
+            let _ = task.await;
+        }
         stopped.map_err(|e| Failure::Runtime(anyhow::anyhow!(error_chain(&e))))?;
         eprintln!("stopped");
         Ok(())
+    })
+}
+
+/// Ends the engine and the listeners after a failed start.
+async fn stop(engine: &Engine, closing: &CancellationToken, grace: Duration) {
+    closing.cancel();
+    let _ = engine.shutdown(grace).await;
+}
+
+/// Today's paid spend against the global cap, read from the store's ledger.
+fn spend_source(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+) -> Arc<dyn Fn() -> Spend + Send + Sync> {
+    let cap_usd = settings.pika.daily_budget_usd;
+    Arc::new(move || {
+        let day = loopsmith_engine::now_ms() / 86_400_000;
+        let micro = store.spent(day, None).unwrap_or(0);
+        Spend {
+            today_usd: micro as f64 / 1e6,
+            cap_usd,
+        }
+    })
+}
+
+fn gauge_source(
+    router: Arc<Router>,
+    spend: Arc<dyn Fn() -> Spend + Send + Sync>,
+) -> metrics::GaugeSource {
+    Arc::new(move || {
+        let today = spend();
+        Gauges {
+            queue_depth: 0,
+            breakers: router.breaker_states(),
+            spend_today_usd: today.today_usd,
+            budget_today_usd: Some(today.cap_usd),
+        }
     })
 }
 
@@ -95,53 +215,4 @@ async fn stop_signal() -> &'static str {
             "SIGINT"
         }
     }
-}
-
-/// The render backends this build has, in `engine.backend_order`. Backend construction is
-/// moving to one shared place; until then this mirrors `generate`.
-fn backends(settings: &Settings) -> Result<Vec<Arc<dyn Backend>>, Failure> {
-    let mut why_not = Vec::new();
-    let mut local: Option<Arc<dyn Backend>> = None;
-    if !settings.local.enabled {
-        why_not.push("the local backend is disabled (local.enabled = false)".to_string());
-    } else if settings.local.model == "embedded" {
-        why_not.push(
-            "the embedded default model is not part of this build yet (point local.model at a \
-             model bundle folder)"
-                .to_string(),
-        );
-    } else {
-        let bundle = Bundle::open(Path::new(&settings.local.model))
-            .map_err(|e| Failure::Input(format!("local.model: {}", error_chain(&e))))?;
-        let runtime = crate::models::runtime(settings)?;
-        let provider = runtime.provider().to_string();
-        let pipeline = Pipeline::load(&bundle, runtime)
-            .map_err(|e| Failure::Runtime(anyhow::anyhow!(error_chain(&e))))?;
-        local = Some(Arc::new(LocalBackend::new(
-            pipeline,
-            provider,
-            settings.local.capacity as usize,
-        )));
-    }
-    if settings.pika.enabled {
-        why_not.push("the Pika backend is not part of this build yet".to_string());
-    }
-    let mut ordered: Vec<Arc<dyn Backend>> = Vec::new();
-    for name in &settings.engine.backend_order {
-        if name.as_str() == "local"
-            && let Some(local) = local.take()
-        {
-            ordered.push(local);
-        }
-    }
-    if ordered.is_empty() {
-        if local.is_some() {
-            why_not.push("engine.backend_order does not list local".to_string());
-        }
-        return Err(Failure::Unavailable(format!(
-            "no render backend is available: {}. Nothing was started.",
-            why_not.join(", and ")
-        )));
-    }
-    Ok(ordered)
 }

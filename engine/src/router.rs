@@ -121,6 +121,14 @@ impl Router {
             .collect()
     }
 
+    /// Each backend's circuit breaker state (`closed`, `open`, `half_open`), for metrics.
+    pub fn breaker_states(&self) -> Vec<(String, String)> {
+        self.routes
+            .iter()
+            .map(|r| (r.name().to_string(), r.breaker().state_name().to_string()))
+            .collect()
+    }
+
     fn candidates(&self, choice: BackendChoice) -> Vec<&Route> {
         match choice {
             BackendChoice::Auto => self.routes.iter().collect(),

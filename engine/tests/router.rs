@@ -274,6 +274,13 @@ async fn the_breaker_opens_after_consecutive_failures_and_a_probe_closes_it() {
         "pika"
     );
     assert_eq!(local.started_jobs().len(), 3, "no call while open");
+    assert_eq!(
+        router.breaker_states(),
+        [
+            ("local".to_string(), "open".to_string()),
+            ("pika".to_string(), "closed".to_string())
+        ]
+    );
     let health = router.backend_health();
     assert_eq!(
         health[0],
@@ -292,6 +299,7 @@ async fn the_breaker_opens_after_consecutive_failures_and_a_probe_closes_it() {
         "local"
     );
     assert_eq!(router.backend_health()[0].1, Health::Ready);
+    assert_eq!(router.breaker_states()[0].1, "closed");
     assert_eq!(
         render(&router, BackendChoice::Auto).await.expect("closed"),
         "local"

@@ -74,6 +74,16 @@ impl Breaker {
         }
     }
 
+    /// `closed`, `open` or `half_open`, for metrics. An open breaker whose wait is over still
+    /// reads `open` until the next job turns it into a probe.
+    pub fn state_name(&self) -> &'static str {
+        match self.state {
+            State::Closed => "closed",
+            State::Open { .. } => "open",
+            State::HalfOpen => "half_open",
+        }
+    }
+
     /// Why no job may be sent now, or `None` when one may. Does not change the state.
     pub fn blocked(&self, now: Instant) -> Option<String> {
         match self.state {
