@@ -236,6 +236,7 @@ fn command_and_button_texts() {
         ("banned".into(), texts::banned("99", true)),
         ("unbanned".into(), texts::banned("99", false)),
         ("budget".into(), texts::budget_unavailable()),
+        ("budget spent".into(), texts::budget(0.6, 0.2, 5.0)),
         ("full clip".into(), texts::full_clip_caption(5.0)),
     ];
     for which in [TextSetting::Suffix, TextSetting::Character] {

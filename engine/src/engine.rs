@@ -58,6 +58,8 @@ struct Inner {
     limits: LimitsSettings,
     admins: HashSet<UserKey>,
     artifacts_dir: PathBuf,
+    /// Today's cap on paid renders (`pika.daily_budget_usd`) when Pika is enabled.
+    paid_cap_usd: Option<f64>,
     workers: u32,
     boot_epoch: u64,
     events: broadcast::Sender<JobEvent>,
@@ -162,6 +164,10 @@ impl Engine {
                 limits,
                 admins,
                 artifacts_dir: settings.storage.data_dir.join("artifacts"),
+                paid_cap_usd: settings
+                    .pika
+                    .enabled
+                    .then_some(settings.pika.daily_budget_usd),
                 workers: settings.engine.workers,
                 boot_epoch,
                 events: broadcast::channel(EVENT_BUFFER).0,
@@ -386,6 +392,20 @@ impl Engine {
         let mut profile = self.user(key).await?;
         profile.style = style;
         self.on_store(move |s| s.put_user(&profile)).await
+    }
+
+    /// Paid spend today (UTC) against the cap: `None` when no paid backend is enabled.
+    /// Returns (spent by everyone, spent by `user`, cap), in US dollars.
+    pub async fn paid_spend_today(&self, user: &UserKey) -> Result<Option<(f64, f64, f64)>, Error> {
+        let Some(cap) = self.inner.paid_cap_usd else {
+            return Ok(None);
+        };
+        let day = now_ms() / 86_400_000;
+        let user = user.clone();
+        let (all, mine) = self
+            .on_store(move |s| Ok((s.spent(day, None)?, s.spent(day, Some(&user))?)))
+            .await?;
+        Ok(Some((all as f64 / 1e6, mine as f64 / 1e6, cap)))
     }
 
     /// Recent jobs, newest first: one user's, or everyone's when `user` is `None`.

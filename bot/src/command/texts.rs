@@ -400,8 +400,16 @@ pub fn banned(id: &str, banned: bool) -> String {
 }
 
 pub fn budget_unavailable() -> String {
-    "There is no spending to show: the paid Pika backend is not part of this build, so every sticker renders locally for free."
+    "There is no spending to show: the paid Pika backend is turned off (pika.enabled = false), so every sticker renders locally for free."
         .to_string()
+}
+
+/// Today's paid spend for an admin: everyone's against the cap, and the asker's own.
+pub fn budget(all_usd: f64, mine_usd: f64, cap_usd: f64) -> String {
+    format!(
+        "Pika spend today (UTC): ${all_usd:.2} of ${cap_usd:.2} ({left} left). Yours: ${mine_usd:.2}.",
+        left = format_args!("${:.2}", (cap_usd - all_usd).max(0.0))
+    )
 }
 
 /// Cuts text to `max` characters, marking the cut.

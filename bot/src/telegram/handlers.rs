@@ -142,7 +142,11 @@ async fn run_command(
         Command::Stats => actions::stats(engine).await,
         Command::Ban(arg) => actions::ban(engine, Platform::Telegram, "ban", &arg, true).await,
         Command::Unban(arg) => actions::ban(engine, Platform::Telegram, "unban", &arg, false).await,
-        Command::Budget => Ok(texts::budget_unavailable()),
+        Command::Budget => match engine.paid_spend_today(&user).await {
+            Ok(Some((all, mine, cap))) => Ok(texts::budget(all, mine, cap)),
+            Ok(None) => Ok(texts::budget_unavailable()),
+            Err(e) => Err(e),
+        },
         Command::Unknown(name) => Ok(texts::unknown_command(&name)),
     };
     match reply {
