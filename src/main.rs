@@ -78,17 +78,7 @@ fn run(cli: Cli, tap: loopsmith_engine::control::LogTap) -> Result<(), Failure> 
     }
 }
 
-/// An error and its causes on one line, for the terminal.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub use loopsmith_engine::error_chain;
 
 /// Logs go to stderr, filtered by LOOPSMITH_LOG (e.g. `info`, `loopsmith_engine=debug`).
 fn init_logging(tap: Option<&loopsmith_engine::control::LogTap>) {

@@ -451,7 +451,7 @@ async fn the_bot_end_to_end() {
         &serve,
         mark,
         ADMIN,
-        "Pika backend is not part of this build",
+        "Pika backend is turned off (pika.enabled = false)",
     )
     .await;
     fake.send_text(ALICE, ALICE, "/seed lock");

@@ -25,7 +25,7 @@ pub use backend::{
     Backend, BackendError, Clip, Explained, Health, Progress, ProgressSink, RenderJob,
 };
 pub use engine::{Engine, now_ms};
-pub use error::Error;
+pub use error::{Error, error_chain};
 pub use events::{JobEvents, Submitted};
 pub use local::LocalBackend;
 pub use loopsmith_protocol as protocol;

@@ -57,14 +57,7 @@ impl Redactor {
 
     /// An error and its causes on one line, without the token.
     pub fn chain(&self, e: &(dyn std::error::Error + 'static)) -> String {
-        let mut text = e.to_string();
-        let mut source = e.source();
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        self.clean(&text)
+        self.clean(&loopsmith_engine::error_chain(e))
     }
 }
 

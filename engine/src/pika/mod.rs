@@ -234,14 +234,4 @@ impl Backend for PikaBackend {
     }
 }
 
-/// An error and its causes on one line, for the log.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+use crate::error_chain as chain;
