@@ -3,28 +3,14 @@
 
 use std::process::Command;
 
+#[path = "common/media.rs"]
+mod media;
+
 use loopsmith_engine::media::decode::decode_mp4;
-use loopsmith_engine::media::mp4::{AnimationLimits, encode_animation};
-use loopsmith_engine::media::{Frames, PixelFormat};
 use loopsmith_fakes::fal::{FakeFal, Media, Route};
+use media::five_second_mp4;
 
 const KEY: &str = "canary-cli-key-4d2e";
-
-fn five_second_mp4() -> Vec<u8> {
-    let frames = Frames {
-        width: 64,
-        height: 64,
-        format: PixelFormat::Rgb8,
-        fps: 8,
-        frames: (0..40).map(|i| vec![(i * 6) as u8; 64 * 64 * 3]).collect(),
-    };
-    let limits = AnimationLimits {
-        max_side: 1280,
-        max_bytes: 10_000_000,
-        max_fps: 30,
-    };
-    encode_animation(&frames, &limits).expect("the test video encodes")
-}
 
 fn generate(fal: &FakeFal, dir: &std::path::Path, extra: &[(&str, &str)]) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_loopsmith"));

@@ -224,7 +224,11 @@ fn command_and_button_texts() {
             texts::unknown_command("frobnicate"),
         ),
         ("sticker usage".into(), texts::sticker_usage()),
-        ("photo".into(), texts::photo_unsupported()),
+        (
+            "picture without caption".into(),
+            texts::picture_needs_caption(),
+        ),
+        ("picture unreachable".into(), texts::picture_unreachable()),
         ("not text".into(), texts::not_text()),
         ("inline button".into(), texts::inline_button()),
         (

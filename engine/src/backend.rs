@@ -196,6 +196,12 @@ pub trait Backend: Send + Sync + Debug {
 
     fn health(&self) -> Health;
 
+    /// Whether it can animate a user's picture (`Params::image`); the router sends picture
+    /// jobs only to backends that can.
+    fn takes_image(&self) -> bool {
+        false
+    }
+
     /// Whether this backend already holds paid or started work for the job (a remote request
     /// submitted before a restart). The router sends such a job back to it first, so the work
     /// is collected rather than paid for twice.

@@ -212,13 +212,28 @@ impl Engine {
         if profile.banned {
             return Err(Error::Banned);
         }
-        let params = inner.styles.resolve(
+        let mut params = inner.styles.resolve(
             &request.prompt,
             &request.overrides,
             &profile.style,
             rand::random(),
         )?;
+        if let Some(image) = request.image {
+            // Refused here, not after queueing, when nothing could ever render it.
+            if !inner.backend.takes_image() {
+                return Err(Error::NoImageBackend);
+            }
+            let sha = image.info.sha256.clone();
+            self.on_store(move |s| s.put_input_image(&sha, &image.bytes))
+                .await?;
+            params.image = Some(image.info);
+        }
         self.enqueue(user, request.origin, params).await
+    }
+
+    /// Whether any backend can animate a picture, so a surface can say no before fetching one.
+    pub fn takes_image(&self) -> bool {
+        self.inner.backend.takes_image()
     }
 
     /// Queues a job with parameters that were already resolved, e.g. a re-roll of an earlier

@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use loopsmith_protocol::JobId;
 
+use crate::image_input::ImageError;
 use crate::request::ValidationError;
 use crate::store::StoreError;
 
@@ -27,6 +28,12 @@ pub enum Error {
     NotAllowed(JobId),
     #[error("Job {0} has already finished.")]
     AlreadyFinished(JobId),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(
+        "I can't animate pictures here: none of this server's renderers takes one. Describe the sticker in words instead."
+    )]
+    NoImageBackend,
     #[error("Something went wrong on our side; please try again.")]
     Store(#[from] StoreError),
     #[error("Something went wrong on our side; please try again.")]

@@ -11,6 +11,7 @@ pub mod control;
 mod engine;
 mod error;
 mod events;
+pub mod image_input;
 pub mod local;
 pub mod media;
 pub mod metrics;
@@ -27,6 +28,7 @@ pub use backend::{
 pub use engine::{Engine, now_ms};
 pub use error::{Error, error_chain};
 pub use events::{JobEvents, Submitted};
+pub use image_input::{ImageError, InputImage};
 pub use local::LocalBackend;
 pub use loopsmith_protocol as protocol;
 pub use pika::{PikaBackend, PikaOptions};

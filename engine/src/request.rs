@@ -4,6 +4,8 @@
 use loopsmith_protocol::{Aspect, Overrides, Params, UserKey};
 use unicode_normalization::UnicodeNormalization;
 
+use crate::image_input::InputImage;
+
 pub const MAX_PROMPT_CHARS: usize = 1000;
 pub const MAX_SUFFIX_CHARS: usize = 300;
 pub const DURATION_SECS: (f32, f32) = (3.0, 10.0);
@@ -20,6 +22,8 @@ pub struct GenerationRequest {
     /// The platform event id (Telegram update id, Discord interaction id), so a replayed event
     /// never makes a second job.
     pub origin: Option<String>,
+    /// A picture to animate (image-to-video), already checked by [`crate::image_input::inspect`].
+    pub image: Option<InputImage>,
 }
 
 impl GenerationRequest {
@@ -29,6 +33,7 @@ impl GenerationRequest {
             prompt: prompt.into(),
             overrides: Overrides::default(),
             origin: None,
+            image: None,
         }
     }
 }

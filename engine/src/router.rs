@@ -129,15 +129,16 @@ impl Router {
             .collect()
     }
 
-    fn candidates(&self, choice: BackendChoice) -> Vec<&Route> {
-        match choice {
-            BackendChoice::Auto => self.routes.iter().collect(),
-            pinned => self
-                .routes
-                .iter()
-                .filter(|r| r.name() == pinned.as_str())
-                .collect(),
-        }
+    /// The routes a job may take: the pinned backend or all, and of those only the ones that
+    /// take a picture when the job animates one.
+    fn candidates(&self, job: &RenderJob) -> Vec<&Route> {
+        let choice = job.params.backend;
+        let picture = job.params.image.is_some();
+        self.routes
+            .iter()
+            .filter(|r| choice == BackendChoice::Auto || r.name() == choice.as_str())
+            .filter(|r| !picture || r.backend.takes_image())
+            .collect()
     }
 
     /// When the preferred usable backend is busy and a later one is ready, waits up to
@@ -190,6 +191,10 @@ impl Backend for Router {
         "router"
     }
 
+    fn takes_image(&self) -> bool {
+        self.routes.iter().any(|r| r.backend.takes_image())
+    }
+
     /// Ready when any backend is; otherwise busy when any is; otherwise down with every reason.
     fn health(&self) -> Health {
         let all: Vec<_> = self.routes.iter().map(|r| (r.name(), r.health())).collect();
@@ -215,11 +220,16 @@ impl Backend for Router {
         cancel: CancellationToken,
     ) -> Result<Clip, BackendError> {
         let choice = job.params.backend;
-        let candidates = self.candidates(choice);
+        let candidates = self.candidates(job);
         if candidates.is_empty() {
+            let reason = if job.params.image.is_some() {
+                format!("no {choice} backend on this server animates pictures")
+            } else {
+                format!("the {choice} backend is not set up on this server")
+            };
             return Err(BackendError::Unavailable {
                 backend: choice.to_string(),
-                reason: format!("the {choice} backend is not set up on this server"),
+                reason,
             });
         }
         let health = self.wait_for_preferred(&candidates, &cancel).await?;

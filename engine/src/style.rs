@@ -301,6 +301,7 @@ impl StyleCatalog {
             fit: overrides.fit.unwrap_or_default(),
             timing: overrides.timing.unwrap_or_default(),
             seamless_loop: overrides.seamless_loop.unwrap_or(true),
+            image: None,
         })
     }
 }

@@ -32,6 +32,7 @@ fn params(outputs: Vec<OutputKind>) -> Params {
         fit: Fit::Pad,
         timing: Timing::Trim,
         seamless_loop: true,
+        image: None,
     }
 }
 

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use loopsmith_engine::protocol::{Aspect, BackendChoice, JobId, OutputKind, Params, Platform};
+use loopsmith_engine::protocol::{
+    Aspect, BackendChoice, ImageRef, JobId, OutputKind, Params, Platform,
+};
 use loopsmith_engine::{
     Backend, BackendError, BreakerPolicy, Health, ProgressSink, RenderJob, Router, RouterPolicy,
 };
@@ -33,6 +35,7 @@ fn job(choice: BackendChoice) -> RenderJob {
             fit: Default::default(),
             timing: Default::default(),
             seamless_loop: true,
+            image: None,
         },
     }
 }
@@ -53,6 +56,39 @@ fn pair() -> (Arc<FakeBackend>, Arc<FakeBackend>, Router) {
     let pika = FakeBackend::new("pika");
     let router = Router::new(vec![local.clone(), pika.clone()], true);
     (local, pika, router)
+}
+
+#[tokio::test]
+async fn a_picture_goes_only_to_a_backend_that_takes_one() {
+    let (local, pika, router) = pair();
+    let mut picture = job(BackendChoice::Auto);
+    picture.params.image = Some(ImageRef {
+        sha256: "ab".repeat(32),
+        mime: "image/png".into(),
+        width: 320,
+        height: 240,
+        bytes: 1000,
+    });
+    // Neither takes pictures: refused with the reason, nothing started.
+    assert!(!router.takes_image());
+    let go = || router.render(&picture, ProgressSink::discard(), CancellationToken::new());
+    match go().await {
+        Err(BackendError::Unavailable { reason, .. }) => {
+            assert_eq!(reason, "no auto backend on this server animates pictures")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Pika does: the ready local backend, first in order, is passed over.
+    pika.takes_image
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(router.takes_image());
+    assert_eq!(go().await.expect("renders").backend, "pika");
+    assert!(local.started_jobs().is_empty());
+    // Text still goes to local first.
+    assert_eq!(
+        render(&router, BackendChoice::Auto).await.expect("renders"),
+        "local"
+    );
 }
 
 #[tokio::test]

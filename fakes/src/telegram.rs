@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 use tokio::sync::Notify;
 
@@ -157,6 +157,7 @@ impl FakeTelegram {
     pub fn router(&self) -> axum::Router {
         axum::Router::new()
             .route("/{token}/{method}", post(handle))
+            .route("/file/{token}/{*path}", get(download))
             .with_state(self.clone())
     }
 
@@ -182,6 +183,49 @@ impl FakeTelegram {
         };
         self.shared.changed.notify_waiters();
         id
+    }
+
+    /// Stores a file the bot can fetch with getFile (as if a user had uploaded it); returns its
+    /// file id.
+    pub fn put_file(&self, bytes: impl Into<Bytes>) -> String {
+        let mut state = self.state();
+        state.next_file += 1;
+        let id = format!("user-file-{}", state.next_file);
+        state.files.insert(id.clone(), bytes.into());
+        id
+    }
+
+    /// A photo with a caption from user `from` in chat `chat`; `bytes` become the largest of
+    /// the photo's sizes (as Telegram sends several), `size` is what the message claims.
+    pub fn send_photo(
+        &self,
+        from: i64,
+        chat: i64,
+        caption: &str,
+        bytes: impl Into<Bytes>,
+        (width, height): (u32, u32),
+    ) -> i64 {
+        let bytes = bytes.into();
+        let size = bytes.len();
+        let big = self.put_file(bytes);
+        let thumb = self.put_file(Bytes::from_static(b"thumbnail"));
+        let message_id = self.next_message_id();
+        let mut message = json!({
+            "message_id": message_id,
+            "date": 1_700_000_000,
+            "chat": chat_json(chat, from),
+            "from": user_json(from),
+            "photo": [
+                {"file_id": thumb, "file_unique_id": format!("u{thumb}"), "file_size": 9,
+                 "width": (width / 10).max(1), "height": (height / 10).max(1)},
+                {"file_id": big, "file_unique_id": format!("u{big}"), "file_size": size,
+                 "width": width, "height": height},
+            ],
+        });
+        if !caption.is_empty() {
+            message["caption"] = json!(caption);
+        }
+        self.push_update(json!({ "message": message }))
     }
 
     /// A text message from user `from` in chat `chat` (private when they are equal).
@@ -379,6 +423,24 @@ impl BadRequest {
 
 fn bad_request(what: &str) -> Response {
     error(400, &format!("Bad Request: {what}"), None)
+}
+
+/// `GET /file/bot<token>/<file_path>`: a file's bytes, as getFile's path names them.
+async fn download(
+    State(fake): State<FakeTelegram>,
+    Path((token, path)): Path<(String, String)>,
+) -> Response {
+    if token.strip_prefix("bot") != Some(fake.shared.token.as_str()) {
+        return error(401, "Unauthorized", None);
+    }
+    let id = path
+        .strip_prefix("photos/")
+        .and_then(|p| p.strip_suffix(".bin"))
+        .unwrap_or_default();
+    match fake.file(id) {
+        Some(bytes) => bytes.into_response(),
+        None => error(404, "Not Found", None),
+    }
 }
 
 async fn handle(

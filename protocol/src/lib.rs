@@ -12,7 +12,7 @@ mod style;
 mod user;
 
 pub use job::{Artifact, Job, JobEvent, JobId, JobState, Timings};
-pub use params::{Aspect, BackendChoice, Fit, OutputKind, Params, Timing};
+pub use params::{Aspect, BackendChoice, Fit, ImageRef, OutputKind, Params, Timing};
 pub use style::{Overrides, ParamDefaults, UserProfile, UserStyle};
 pub use user::{Platform, UserKey};
 

@@ -206,6 +206,21 @@ pub struct Params {
     /// Cross-fade the end into the start when the clip would otherwise jump as it loops.
     #[serde(default = "yes")]
     pub seamless_loop: bool,
+    /// The picture to animate (image-to-video); its bytes are in the store under its hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageRef>,
+}
+
+/// A user's picture a job animates: what it is, and the key of its bytes in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRef {
+    /// Hex SHA-256 of the bytes; also their key in the store, so a re-roll shares them.
+    pub sha256: String,
+    /// `image/jpeg`, `image/png` or `image/webp`, read from the bytes.
+    pub mime: String,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
 }
 
 fn yes() -> bool {

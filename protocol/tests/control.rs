@@ -35,6 +35,7 @@ fn job() -> Job {
             fit: Fit::Crop,
             timing: Timing::SpeedUp,
             seamless_loop: false,
+            image: None,
         },
         state: JobState::Failed {
             reason: "boom".into(),

@@ -75,6 +75,7 @@ fn snapshot() -> Snapshot {
                     fit: Fit::Pad,
                     timing: Timing::Trim,
                     seamless_loop: true,
+                    image: None,
                 },
                 timings: Timings {
                     created_ms,

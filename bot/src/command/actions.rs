@@ -474,6 +474,7 @@ mod tests {
                 fit: Default::default(),
                 timing: Default::default(),
                 seamless_loop: true,
+                image: None,
             },
             state: JobState::Queued,
             backend: None,

@@ -358,9 +358,15 @@ pub fn sticker_usage() -> String {
     "Tell me what to make: /sticker a cat waving -style anime".to_string()
 }
 
-pub fn photo_unsupported() -> String {
-    "I can't animate photos yet: none of this bot's renderers takes a picture. Describe the sticker in words instead."
+/// A picture arrived with no words: image-to-video needs to know what should move.
+pub fn picture_needs_caption() -> String {
+    "Add a caption saying how the picture should move, e.g. \"the cat waves -duration 5\"."
         .to_string()
+}
+
+/// The picture could not be fetched from the platform.
+pub fn picture_unreachable() -> String {
+    "I couldn't fetch that picture; please send it again.".to_string()
 }
 
 pub fn not_text() -> String {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use loopsmith_engine::protocol::{JobId, OutputKind, Platform, UserKey};
-use loopsmith_engine::{Error as EngineError, GenerationRequest, Submitted};
+use loopsmith_engine::{Error as EngineError, GenerationRequest, InputImage, Submitted};
 use teloxide::prelude::*;
 use teloxide::types::{
     CallbackQuery, InlineKeyboardMarkup, InlineQuery, InlineQueryResult,
@@ -16,7 +16,7 @@ use tracing::{debug, error, info, warn};
 use super::App;
 use super::chat::{ChatSurface, keyboard};
 use super::net::retrying;
-use super::packs;
+use super::{packs, picture};
 use crate::command::texts::{self, TextSetting};
 use crate::command::{Action, Command, Read, actions, follow, input};
 
@@ -65,8 +65,8 @@ pub(crate) async fn message(app: Arc<App>, msg: Message) -> Handled {
     let user = user_key(from.id);
     // The message is the platform event: a replayed update never makes a second job.
     let origin = format!("m{}:{}", msg.chat.id.0, msg.id.0);
-    if msg.photo().is_some() && private {
-        say(&app, msg.chat.id, &texts::photo_unsupported()).await;
+    if private && let Some(file) = picture::picture_of(&msg) {
+        picture::animate(&app, &msg, file, user, origin).await;
         return Ok(());
     }
     match read {
@@ -75,7 +75,7 @@ pub(crate) async fn message(app: Arc<App>, msg: Message) -> Handled {
         }
         Some(Read::ForAnotherBot) => {}
         None if private && msg.text().is_some() => {
-            prompt(&app, msg.chat.id, Some(msg.id), user, origin, &text).await;
+            prompt(&app, msg.chat.id, Some(msg.id), user, origin, &text, None).await;
         }
         None if private => say(&app, msg.chat.id, &texts::not_text()).await,
         // In groups only commands are for us.
@@ -101,7 +101,7 @@ async fn run_command(
         Command::Help => Ok(texts::help(&styles())),
         Command::Sticker(args) if args.trim().is_empty() => Ok(texts::sticker_usage()),
         Command::Sticker(args) => {
-            prompt(app, chat, Some(msg.id), user, origin, &args).await;
+            prompt(app, chat, Some(msg.id), user, origin, &args, None).await;
             return;
         }
         Command::Style(arg) => actions::style(engine, &user, &arg).await,
@@ -156,13 +156,15 @@ async fn run_command(
 }
 
 /// A prompt with options: parse, submit, acknowledge, follow.
-async fn prompt(
+/// A prompt with its options; with `image`, the picture it animates.
+pub(crate) async fn prompt(
     app: &Arc<App>,
     chat: ChatId,
     reply_to: Option<MessageId>,
     user: UserKey,
     origin: String,
     text: &str,
+    image: Option<InputImage>,
 ) {
     let parsed = match crate::command::parse(text) {
         Ok(parsed) => parsed,
@@ -177,6 +179,7 @@ async fn prompt(
     // The sticker, and the whole clip for "Full clip" and for clips longer than a sticker.
     request.overrides.outputs = Some(vec![OutputKind::WebmSticker, OutputKind::Mp4]);
     request.origin = Some(origin);
+    request.image = image;
     match app.engine.submit(request).await {
         Ok(submitted) => start_following(app, chat, reply_to, user, submitted),
         Err(e) => refuse(app, chat, &user, &e).await,

@@ -9,6 +9,7 @@ mod chat;
 mod handlers;
 mod net;
 mod packs;
+mod picture;
 mod webhook;
 
 use std::sync::{Arc, Mutex};

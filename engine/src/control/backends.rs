@@ -109,6 +109,16 @@ impl Backend for ControlledBackend {
         }
     }
 
+    fn takes_image(&self) -> bool {
+        self.inner.takes_image()
+    }
+
+    // Forwarded so that paid work held from before a restart is still collected, not bought
+    // again, when the backend sits behind the console's pause switch.
+    fn resumes(&self, job: &RenderJob) -> bool {
+        self.inner.resumes(job)
+    }
+
     async fn render(
         &self,
         job: &RenderJob,

@@ -54,8 +54,18 @@ pub(super) async fn execute(
         ClientMsg::Retry { req, job } => {
             let result = match engine.job(job).await {
                 Ok(Some(old)) if old.state.is_terminal() => {
-                    let request = retry_request(&old);
-                    submit(engine, request).await.map(|(_, new)| {
+                    let submitted = if old.params.image.is_some() {
+                        // The picture is in the store, not in a request: the same resolved
+                        // parameters go again, picture and seed included.
+                        engine
+                            .resubmit(old.user.clone(), None, old.params.clone())
+                            .await
+                            .map(|s| (String::new(), Some(s.job)))
+                            .map_err(|e| e.to_string())
+                    } else {
+                        submit(engine, retry_request(&old)).await
+                    };
+                    submitted.map(|(_, new)| {
                         (
                             format!("job {job} retried as job {}", new.map_or(0, |j| j.0)),
                             new,

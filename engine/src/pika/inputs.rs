@@ -134,17 +134,32 @@ pub fn clip_length(duration_secs: f32) -> Result<u32, PikaError> {
 }
 
 impl PikaInput {
-    /// Text-to-video from a job's resolved parameters.
-    pub fn from_params(params: &Params, resolution: Resolution) -> Result<PikaInput, PikaError> {
-        Ok(PikaInput::TextToVideo {
-            common: Common {
-                prompt: params.prompt.clone(),
-                negative_prompt: params.negative_prompt.clone(),
-                seed: params.seed,
-                resolution,
+    /// From a job's resolved parameters: text-to-video, or image-to-video when the job
+    /// animates a picture (`image` holds its bytes, read from the store).
+    pub fn from_params(
+        params: &Params,
+        resolution: Resolution,
+        image: Option<ImageSource>,
+    ) -> Result<PikaInput, PikaError> {
+        let common = Common {
+            prompt: params.prompt.clone(),
+            negative_prompt: params.negative_prompt.clone(),
+            seed: params.seed,
+            resolution,
+        };
+        let duration_secs = clip_length(params.duration_secs)?;
+        Ok(match image {
+            // Image-to-video takes no aspect ratio: the picture's own shape decides.
+            Some(image) => PikaInput::ImageToVideo {
+                common,
+                image,
+                duration_secs,
             },
-            aspect: params.aspect,
-            duration_secs: clip_length(params.duration_secs)?,
+            None => PikaInput::TextToVideo {
+                common,
+                aspect: params.aspect,
+                duration_secs,
+            },
         })
     }
 

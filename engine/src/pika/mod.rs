@@ -154,6 +154,26 @@ impl PikaBackend {
         self
     }
 
+    /// The job's picture, read from the store, for image-to-video; `None` for text-to-video.
+    fn picture(&self, job: &RenderJob) -> Result<Option<ImageSource>, PikaError> {
+        let Some(image) = &job.params.image else {
+            return Ok(None);
+        };
+        let bytes = self
+            .store
+            .input_image(&image.sha256)
+            .map_err(|e| PikaError::Input(format!("the picture to animate cannot be read: {e}")))?
+            .ok_or_else(|| {
+                PikaError::Input("The picture to animate is gone; please send it again.".into())
+            })?;
+        let ext = image.mime.rsplit('/').next().unwrap_or("bin");
+        Ok(Some(ImageSource::Bytes {
+            bytes: bytes.into(),
+            content_type: image.mime.clone(),
+            file_name: format!("{}.{ext}", &image.sha256[..16.min(image.sha256.len())]),
+        }))
+    }
+
     pub fn budget(&self) -> &Budget {
         &self.budget
     }
@@ -207,6 +227,10 @@ impl Backend for PikaBackend {
         }
     }
 
+    fn takes_image(&self) -> bool {
+        true
+    }
+
     fn resumes(&self, job: &RenderJob) -> bool {
         self.client.is_some()
             && self
@@ -223,7 +247,10 @@ impl Backend for PikaBackend {
         progress: ProgressSink,
         cancel: CancellationToken,
     ) -> Result<Clip, BackendError> {
-        let result = match PikaInput::from_params(&job.params, self.options.resolution) {
+        let result = match self
+            .picture(job)
+            .and_then(|image| PikaInput::from_params(&job.params, self.options.resolution, image))
+        {
             Ok(input) => self.render_input(job, input, progress, cancel).await,
             Err(e) => Err(e),
         };

@@ -29,6 +29,7 @@ struct State {
     open_spend: HashMap<JobId, usize>,
     spend_totals: HashMap<String, u64>,
     deliveries: BTreeMap<String, Delivery>,
+    images: HashMap<String, Vec<u8>>,
 }
 
 impl MemoryStore {
@@ -118,6 +119,18 @@ impl Store for MemoryStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    fn put_input_image(&self, sha256: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.state()
+            .images
+            .entry(sha256.to_string())
+            .or_insert_with(|| bytes.to_vec());
+        Ok(())
+    }
+
+    fn input_image(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.state().images.get(sha256).cloned())
     }
 
     fn put_remote_request(&self, request: &RemoteRequest) -> Result<(), StoreError> {

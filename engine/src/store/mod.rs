@@ -105,6 +105,13 @@ pub trait Store: Send + Sync + Debug {
 
     fn flush(&self) -> Result<(), StoreError>;
 
+    /// Keeps a user's picture (image-to-video) under the hex SHA-256 of its bytes, durably; the
+    /// same picture twice is stored once.
+    fn put_input_image(&self, sha256: &str, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// A picture kept by [`Store::put_input_image`].
+    fn input_image(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
     /// Records a submitted remote request, durably, before anyone polls it.
     fn put_remote_request(&self, request: &RemoteRequest) -> Result<(), StoreError>;
 

@@ -23,6 +23,8 @@ const SPEND: &str = "v1/spend";
 const SPEND_INDEX: &str = "v1/spend_index";
 const NEXT_SPEND: &str = "next_entry";
 const DELIVERIES: &str = "v1/deliveries";
+/// Users' pictures to animate, by the hex SHA-256 of their bytes.
+const IMAGES: &str = "v1/input_images";
 const BOOT_EPOCH: &[u8] = b"v1/boot_epoch";
 const NEXT_JOB_ID: &[u8] = b"v1/next_job_id";
 
@@ -38,6 +40,7 @@ pub struct SledStore {
     spend: sled::Tree,
     spend_index: sled::Tree,
     deliveries: sled::Tree,
+    images: sled::Tree,
 }
 
 impl SledStore {
@@ -58,6 +61,7 @@ impl SledStore {
             spend: db.open_tree(SPEND)?,
             spend_index: db.open_tree(SPEND_INDEX)?,
             deliveries: db.open_tree(DELIVERIES)?,
+            images: db.open_tree(IMAGES)?,
             db,
         })
     }
@@ -186,6 +190,18 @@ impl Store for SledStore {
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
+    }
+
+    fn put_input_image(&self, sha256: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        if !self.images.contains_key(sha256)? {
+            self.images.insert(sha256, bytes)?;
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
+    fn input_image(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.images.get(sha256)?.map(|v| v.to_vec()))
     }
 
     fn put_remote_request(&self, request: &RemoteRequest) -> Result<(), StoreError> {

@@ -28,6 +28,7 @@ fn job(store: &dyn Store, user: &UserKey, origin: Option<&str>) -> Job {
             fit: Default::default(),
             timing: Default::default(),
             seamless_loop: true,
+            image: None,
         },
         state: JobState::Queued,
         backend: None,
@@ -39,6 +40,15 @@ fn job(store: &dyn Store, user: &UserKey, origin: Option<&str>) -> Job {
 fn contract(store: &dyn Store) {
     let alice = UserKey::new(Platform::Telegram, "1");
     let bob = UserKey::new(Platform::Telegram, "2");
+
+    // Pictures to animate, by hash; the same hash twice keeps the first bytes.
+    assert_eq!(store.input_image("aa").expect("read"), None);
+    store.put_input_image("aa", b"picture").expect("put");
+    store.put_input_image("aa", b"ignored").expect("put again");
+    assert_eq!(
+        store.input_image("aa").expect("read").as_deref(),
+        Some(&b"picture"[..])
+    );
 
     let a1 = job(store, &alice, Some("update-10"));
     assert_eq!(
@@ -186,6 +196,10 @@ fn sled_store_keeps_the_contract_and_survives_a_reopen() {
     };
     let reopened = SledStore::open(dir.path()).expect("reopen");
     assert_eq!(reopened.jobs().expect("jobs"), jobs);
+    assert!(
+        reopened.input_image("aa").expect("read").is_some(),
+        "pictures are durable"
+    );
     assert_eq!(reopened.begin_boot().expect("boot"), boots + 1);
     let next = reopened.next_job_id().expect("id");
     assert!(

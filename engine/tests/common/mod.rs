@@ -42,6 +42,8 @@ pub struct FakeBackend {
     pub started: Mutex<Vec<(JobId, UserKey)>>,
     /// Signalled each time a render starts, so a test can wait for it instead of sleeping.
     pub started_signal: Arc<tokio::sync::Notify>,
+    /// Whether it claims to animate pictures.
+    pub takes_image: std::sync::atomic::AtomicBool,
 }
 
 impl FakeBackend {
@@ -62,6 +64,7 @@ impl FakeBackend {
             gate,
             started: Mutex::new(Vec::new()),
             started_signal: Arc::new(tokio::sync::Notify::new()),
+            takes_image: Default::default(),
         }
     }
 
@@ -102,6 +105,10 @@ impl Backend for FakeBackend {
 
     fn health(&self) -> Health {
         self.health.lock().expect("lock").clone()
+    }
+
+    fn takes_image(&self) -> bool {
+        self.takes_image.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     async fn render(

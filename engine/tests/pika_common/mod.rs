@@ -129,6 +129,7 @@ pub fn job(id: u64, user: &UserKey, duration_secs: f32, fps: u32) -> RenderJob {
             fit: Default::default(),
             timing: Default::default(),
             seamless_loop: true,
+            image: None,
         },
     }
 }

@@ -42,8 +42,29 @@ impl FakeTelegram {
             "createnewstickerset" => self.create_set(call),
             "addstickertoset" => self.add_to_set(call),
             "getstickerset" => self.get_set(call),
+            "getfile" => self.get_file(call),
             _ => error(404, "Not Found: method not found", None),
         }
+    }
+
+    /// getFile: the file's path for `/file/bot<token>/<path>`. Like Telegram, files over
+    /// 20 MB are refused ("file is too big").
+    fn get_file(&self, call: &Call) -> Response {
+        let Some(id) = call.text("file_id") else {
+            return bad_request("file_id is empty");
+        };
+        let Some(bytes) = self.file(&id) else {
+            return bad_request("wrong file_id or the file is temporarily unavailable");
+        };
+        if bytes.len() > 20 * 1024 * 1024 {
+            return bad_request("file is too big");
+        }
+        ok(json!({
+            "file_id": id,
+            "file_unique_id": format!("u{id}"),
+            "file_size": bytes.len(),
+            "file_path": format!("photos/{id}.bin"),
+        }))
     }
 
     fn chat_of(call: &Call) -> Result<i64, BadRequest> {

@@ -37,6 +37,7 @@ pub fn params(prompt: &str, seed: u32) -> Params {
         fit: Fit::Pad,
         timing: Timing::Trim,
         seamless_loop: true,
+        image: None,
     }
 }
 
