@@ -10,10 +10,11 @@ use sha2::{Digest, Sha256};
 pub const MAX_IMAGE_BYTES: usize = 10 * 1024 * 1024;
 /// Smaller pictures animate into mush.
 pub const MIN_SIDE: u32 = 64;
-/// Larger ones are refused before anything downloads or decodes them (bombs declare huge sizes).
-pub const MAX_SIDE: u32 = 8192;
-/// Width × height at most this: 40 megapixels.
-pub const MAX_PIXELS: u64 = 40_000_000;
+/// Larger ones are refused before anything decodes them (bombs declare huge sizes). The
+/// limits are the reliability reference's image policy: 4096 px a side, 16 megapixels.
+pub const MAX_SIDE: u32 = 4096;
+/// Width × height at most this: 16 megapixels.
+pub const MAX_PIXELS: u64 = 16_000_000;
 /// Panoramas and slivers do not make stickers.
 pub const MAX_ASPECT: f64 = 4.0;
 
@@ -43,9 +44,11 @@ pub enum ImageError {
     )]
     TooSmall { width: u32, height: u32 },
     #[error(
-        "That picture is {width}×{height}; pictures can be at most {MAX_SIDE} pixels on a side and 40 megapixels in all."
+        "That picture is {width}×{height}; pictures can be at most {MAX_SIDE} pixels on a side and 16 megapixels in all."
     )]
     TooBig { width: u32, height: u32 },
+    #[error("That picture is animated; send a still image to animate.")]
+    Animated,
     #[error(
         "That picture is {width}×{height}, too long and thin; use one no more than 4 times as wide as it is tall, or the other way round."
     )]
@@ -63,10 +66,17 @@ pub fn inspect(bytes: Vec<u8>) -> Result<InputImage, ImageError> {
         });
     }
     let (mime, (width, height)) = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        if png_is_animated(&bytes) {
+            return Err(ImageError::Animated);
+        }
         ("image/png", png_size(&bytes)?)
     } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         ("image/jpeg", jpeg_size(&bytes)?)
     } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        // VP8X's flags byte: bit 1 is "animation".
+        if bytes.get(12..16) == Some(b"VP8X") && bytes.get(20).is_some_and(|f| f & 0x02 != 0) {
+            return Err(ImageError::Animated);
+        }
         ("image/webp", webp_size(&bytes)?)
     } else {
         return Err(ImageError::NotAnImage);
@@ -120,6 +130,23 @@ fn png_size(b: &[u8]) -> Result<(u32, u32), ImageError> {
         return Err(cut);
     }
     Ok((be32(b, 16).ok_or(cut.clone())?, be32(b, 20).ok_or(cut)?))
+}
+
+/// An APNG declares itself with an `acTL` chunk before the first `IDAT`.
+fn png_is_animated(b: &[u8]) -> bool {
+    let mut at = 8;
+    while let Some(len) = be32(b, at) {
+        match b.get(at + 4..at + 8) {
+            Some(b"acTL") => return true,
+            Some(b"IDAT") | None => return false,
+            _ => {}
+        }
+        at = match at.checked_add(12 + len as usize) {
+            Some(next) => next,
+            None => return false,
+        };
+    }
+    false
 }
 
 /// Walks the marker segments to the first start-of-frame (SOF0–SOF15 but DHT, JPG and DAC),
@@ -210,6 +237,20 @@ mod tests {
         b
     }
 
+    /// A two-frame APNG from the png crate.
+    fn apng() -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut enc = png::Encoder::new(&mut out, 80, 80);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_animated(2, 0).expect("animated");
+        let mut w = enc.write_header().expect("header");
+        for _ in 0..2 {
+            w.write_image_data(&[0; 80 * 80 * 3]).expect("frame");
+        }
+        w.finish().expect("finish");
+        out
+    }
+
     fn webp_vp8x(width: u32, height: u32) -> Vec<u8> {
         let mut b = b"RIFF\0\0\0\0WEBPVP8X".to_vec();
         b.extend(10u32.to_le_bytes());
@@ -270,12 +311,24 @@ mod tests {
             })
         );
         assert_eq!(
-            inspect(jpeg(7000, 7000)),
+            inspect(jpeg(4000, 4100)),
             Err(ImageError::TooBig {
-                width: 7000,
-                height: 7000
+                width: 4000,
+                height: 4100
             })
         );
+        // Within each side, over 16 megapixels.
+        assert_eq!(
+            inspect(jpeg(4096, 4000)),
+            Err(ImageError::TooBig {
+                width: 4096,
+                height: 4000
+            })
+        );
+        let mut animated = webp_vp8x(100, 100);
+        animated[20] |= 0x02;
+        assert_eq!(inspect(animated), Err(ImageError::Animated));
+        assert_eq!(inspect(apng()), Err(ImageError::Animated));
         assert_eq!(
             inspect(png(1000, 200)),
             Err(ImageError::Aspect {
