@@ -343,6 +343,8 @@ pub struct LimitsSettings {
     pub burst: u32,
     /// Stickers one user may request per UTC day; 0 for no limit.
     pub daily_quota: u32,
+    /// Words or phrases no prompt may contain, matched as whole words after Unicode NFKC, case and accent folding (so full-width, styled or accented spellings and invisible characters do not slip past); checked before anything renders.
+    pub blocked_words: Vec<String>,
 }
 
 impl Default for LimitsSettings {
@@ -352,6 +354,7 @@ impl Default for LimitsSettings {
             requests_per_minute: 6,
             burst: 3,
             daily_quota: 50,
+            blocked_words: Vec::new(),
         }
     }
 }

@@ -21,6 +21,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::Error;
 use crate::backend::{Backend, Health};
+use crate::blocklist::Blocklist;
 use crate::events::{JobEvents, Submitted, event_of};
 use crate::media::Encoder;
 use crate::queue::FairQueue;
@@ -56,6 +57,7 @@ struct Inner {
     encoder: Arc<dyn Encoder>,
     styles: StyleCatalog,
     limits: LimitsSettings,
+    blocklist: Blocklist,
     admins: HashSet<UserKey>,
     artifacts_dir: PathBuf,
     /// Today's cap on paid renders (`pika.daily_budget_usd`) when Pika is enabled.
@@ -161,6 +163,7 @@ impl Engine {
                 backend,
                 encoder,
                 styles,
+                blocklist: Blocklist::new(&limits.blocked_words),
                 limits,
                 admins,
                 artifacts_dir: settings.storage.data_dir.join("artifacts"),
@@ -218,6 +221,11 @@ impl Engine {
             &profile.style,
             rand::random(),
         )?;
+        // The rendered prompt: the user's words with their character and suffix applied.
+        if inner.blocklist.blocks(&params.prompt) {
+            info!(user = %user, "prompt refused by the blocklist");
+            return Err(Error::Blocked);
+        }
         if let Some(image) = request.image {
             // Refused here, not after queueing, when nothing could ever render it.
             if !inner.backend.takes_image() {
@@ -261,6 +269,9 @@ impl Engine {
             return Err(Error::Banned);
         }
         crate::request::check_params(&params)?;
+        if self.inner.blocklist.blocks(&params.prompt) {
+            return Err(Error::Blocked);
+        }
         self.enqueue(user, origin, params).await
     }
 

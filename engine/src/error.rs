@@ -20,6 +20,9 @@ pub enum Error {
     QuotaExceeded { limit: u32 },
     #[error("You can't make stickers here.")]
     Banned,
+    /// The operator's blocklist; the word is not repeated back.
+    #[error("That prompt can't be used here; please describe something else.")]
+    Blocked,
     #[error("loopsmith is restarting; please try again in a minute.")]
     ShuttingDown,
     #[error("There is no job {0}.")]

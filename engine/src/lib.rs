@@ -7,6 +7,7 @@
 //! publishes every state change as a [`JobEvent`](loopsmith_protocol::JobEvent).
 
 pub mod backend;
+pub mod blocklist;
 pub mod control;
 mod engine;
 mod error;

@@ -307,6 +307,52 @@ async fn a_banned_user_is_refused() {
 }
 
 #[tokio::test]
+async fn the_blocklist_refuses_before_anything_renders_however_the_word_is_spelled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = settings(dir.path());
+    settings.limits.blocked_words = vec!["forbidden".into(), "two words".into()];
+    let store = Arc::new(MemoryStore::new());
+    let backend = FakeBackend::new("local");
+    let engine = start(&settings, store.clone(), backend.clone());
+    let alice = user(Platform::Telegram, "1");
+    for prompt in [
+        "a forbidden cat",
+        "a FORBIDDEN cat",
+        "a ｆｏｒｂｉｄｄｅｎ cat",
+        "a forbi\u{200B}dden cat",
+        "a fôrbidden cat",
+        "TWO\tWORDS",
+    ] {
+        let err = engine
+            .submit(request(&alice, prompt))
+            .await
+            .expect_err(prompt);
+        assert_eq!(
+            err.to_string(),
+            "That prompt can't be used here; please describe something else.",
+            "{prompt}"
+        );
+    }
+    // A character anchor carrying the word is caught in the rendered prompt too.
+    let style = loopsmith_engine::protocol::UserStyle {
+        character: Some("a forbidden mascot".into()),
+        ..Default::default()
+    };
+    engine.set_style(&alice, style).await.expect("saved");
+    assert!(matches!(
+        engine.submit(request(&alice, "waving")).await,
+        Err(loopsmith_engine::Error::Blocked)
+    ));
+    assert!(store.jobs().expect("jobs").is_empty(), "no job was made");
+    assert!(backend.started_jobs().is_empty());
+    let bob = user(Platform::Telegram, "2");
+    engine
+        .submit(request(&bob, "a forbiddance of cats"))
+        .await
+        .expect("a longer word is fine");
+}
+
+#[tokio::test]
 async fn owners_and_admins_cancel_others_cannot() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (backend, _gate) = FakeBackend::gated("local");
