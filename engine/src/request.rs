@@ -148,17 +148,30 @@ pub fn check_guidance(asked: f32) -> Result<f32, ValidationError> {
     }
 }
 
+/// A user's value as an answer repeats it: at most 24 characters, then "…", so a 5,000
+/// character value makes a one-line answer, not a wall of text.
+pub fn echo(value: &str) -> String {
+    const MAX: usize = 24;
+    if value.chars().count() <= MAX {
+        value.to_string()
+    } else {
+        let mut short: String = value.chars().take(MAX).collect();
+        short.push('…');
+        short
+    }
+}
+
 /// Parses an aspect ratio as a user types it ("9:16").
 pub fn parse_aspect(asked: &str) -> Result<Aspect, ValidationError> {
     asked.parse().map_err(|_| ValidationError::Aspect {
-        asked: asked.trim().to_string(),
+        asked: echo(asked.trim()),
     })
 }
 
 /// Parses a seed as a user types it.
 pub fn parse_seed(asked: &str) -> Result<u32, ValidationError> {
     asked.trim().parse().map_err(|_| ValidationError::Seed {
-        asked: asked.trim().to_string(),
+        asked: echo(asked.trim()),
     })
 }
 

@@ -189,7 +189,7 @@ impl StyleCatalog {
 
     fn preset(&self, name: &str) -> Result<&Preset, ValidationError> {
         self.get(name).ok_or_else(|| ValidationError::UnknownStyle {
-            asked: name.to_string(),
+            asked: request::echo(name),
             known: self.names().join(", "),
         })
     }

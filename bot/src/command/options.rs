@@ -133,7 +133,7 @@ pub fn parse(text: &str) -> Result<Parsed, OptionError> {
             prompt.push(word.clone());
             continue;
         }
-        let option = option_name(word).ok_or_else(|| OptionError::Unknown(word.clone()))?;
+        let option = option_name(word).ok_or_else(|| OptionError::Unknown(request::echo(word)))?;
         if seen.contains(&option) {
             return Err(OptionError::Repeated(option));
         }
@@ -182,7 +182,7 @@ fn example(option: &str) -> &'static str {
 fn number<T: std::str::FromStr>(option: &'static str, value: &str) -> Result<T, OptionError> {
     value.parse().map_err(|_| OptionError::NotANumber {
         option,
-        value: value.to_string(),
+        value: request::echo(value),
     })
 }
 
@@ -207,7 +207,7 @@ fn apply(o: &mut Overrides, option: &'static str, value: &str) -> Result<(), Opt
             o.fit = Some(match value.to_ascii_lowercase().as_str() {
                 "pad" => Fit::Pad,
                 "crop" => Fit::Crop,
-                _ => return Err(OptionError::BadFit(value.to_string())),
+                _ => return Err(OptionError::BadFit(request::echo(value))),
             })
         }
     }
