@@ -9,6 +9,8 @@ mod harness;
 mod media;
 #[path = "telegram/picture.rs"]
 mod picture;
+#[path = "telegram/restart.rs"]
+mod restart;
 
 use std::time::Duration;
 

@@ -394,6 +394,15 @@ impl Engine {
         Ok(())
     }
 
+    /// A job's events from now on, starting with its present state: how a surface picks up a
+    /// job again after a restart (the state may already be final, e.g. done but undelivered).
+    pub async fn watch(&self, id: JobId) -> Result<JobEvents, Error> {
+        // Subscribed before reading, so no change between the two is missed.
+        let rx = self.inner.events.subscribe();
+        let job = self.job(id).await?.ok_or(Error::NoSuchJob(id))?;
+        Ok(JobEvents::starting_with(rx, self.clone(), event_of(&job)))
+    }
+
     /// Every job event from now on, for any job.
     pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
         self.inner.events.subscribe()

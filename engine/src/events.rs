@@ -24,6 +24,8 @@ pub struct JobEvents {
     job: JobId,
     engine: Engine,
     finished: bool,
+    /// Returned before anything from the broadcast (the state when watching began).
+    first: Option<JobEvent>,
 }
 
 impl JobEvents {
@@ -38,6 +40,22 @@ impl JobEvents {
             job,
             engine,
             finished,
+            first: None,
+        }
+    }
+
+    /// Starts with `current`, the job's state when watching began.
+    pub(crate) fn starting_with(
+        rx: broadcast::Receiver<JobEvent>,
+        engine: Engine,
+        current: JobEvent,
+    ) -> Self {
+        JobEvents {
+            rx,
+            job: current.job,
+            engine,
+            finished: false,
+            first: Some(current),
         }
     }
 
@@ -45,6 +63,10 @@ impl JobEvents {
     pub async fn next(&mut self) -> Option<JobEvent> {
         if self.finished {
             return None;
+        }
+        if let Some(event) = self.first.take() {
+            self.finished = event.state.is_terminal();
+            return Some(event);
         }
         loop {
             match self.rx.recv().await {

@@ -45,7 +45,11 @@ impl Serve {
             std::env::var_os("ORT_DYLIB_PATH").is_some(),
             "ORT_DYLIB_PATH must name libonnxruntime.so.1.31.x (`cargo xtask test` sets it)"
         );
-        let stderr = dir.join("stderr.log");
+        // One log per start, so a restarted server's log does not overwrite the first.
+        let stderr = (1..)
+            .map(|n| dir.join(format!("stderr-{n}.log")))
+            .find(|p| !p.exists())
+            .expect("a free log name");
         let child = Command::new(env!("CARGO_BIN_EXE_loopsmith"))
             .arg("serve")
             .current_dir(dir)
@@ -69,6 +73,13 @@ impl Serve {
             .spawn()
             .expect("loopsmith starts");
         Serve { child, stderr }
+    }
+
+    /// SIGKILL: no shutdown of any kind, as in a crash. Returns the log.
+    pub fn kill(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.log()
     }
 
     pub fn log(&self) -> String {

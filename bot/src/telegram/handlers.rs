@@ -16,7 +16,7 @@ use tracing::{debug, error, info, warn};
 use super::App;
 use super::chat::{ChatSurface, keyboard};
 use super::net::retrying;
-use super::{packs, picture};
+use super::{packs, picture, resume};
 use crate::command::texts::{self, TextSetting};
 use crate::command::{Action, Command, Read, actions, follow, input};
 
@@ -64,7 +64,7 @@ pub(crate) async fn message(app: Arc<App>, msg: Message) -> Handled {
     }
     let user = user_key(from.id);
     // The message is the platform event: a replayed update never makes a second job.
-    let origin = format!("m{}:{}", msg.chat.id.0, msg.id.0);
+    let origin = resume::message_origin(msg.chat.id, msg.id);
     if private && let Some(file) = picture::picture_of(&msg) {
         picture::animate(&app, &msg, file, user, origin).await;
         return Ok(());
@@ -320,7 +320,7 @@ pub(crate) async fn callback(app: Arc<App>, q: CallbackQuery) -> Handled {
                     };
                     // The press is the platform event: pressing again while Telegram replays
                     // the update makes no second job.
-                    let origin = Some(format!("cb{}", q.id.0));
+                    let origin = Some(resume::button_origin(chat, &q.id.0));
                     match engine.resubmit(user.clone(), origin, params).await {
                         Ok(submitted) => {
                             answer("On it!".to_string()).await;

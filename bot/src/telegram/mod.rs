@@ -10,6 +10,7 @@ mod handlers;
 mod net;
 mod packs;
 mod picture;
+mod resume;
 mod webhook;
 
 use std::sync::{Arc, Mutex};
@@ -292,6 +293,8 @@ pub async fn start(engine: Engine, config: Config) -> Result<Running, TelegramEr
         }
     };
     info!(bot = %username, "Telegram bot started");
+    let resuming = app.clone();
+    tokio::spawn(async move { resume::resume(&resuming).await });
     Ok(Running {
         app,
         stop,
