@@ -101,7 +101,7 @@ impl BackendName {
 pub struct StorageSettings {
     /// Folder for the database and artifacts; relative paths start from the working directory.
     pub data_dir: PathBuf,
-    /// Days to keep finished stickers on disk before they are cleaned up (0 keeps them forever).
+    /// Days to keep finished jobs, their records and sticker files, before they are cleaned up (checked hourly; 0 keeps them forever).
     pub keep_artifacts_days: u32,
 }
 

@@ -34,6 +34,7 @@ const DAY_MS: u64 = 86_400_000;
 const POSITION_WINDOW: usize = 50;
 const EVENT_BUFFER: usize = 1024;
 
+mod retention;
 mod worker;
 
 /// The engine's handle; cheap to clone, shared by every surface.
@@ -186,9 +187,10 @@ impl Engine {
                 mean_job_ms: Mutex::new(None),
             }),
         };
-        let tasks = (0..settings.engine.workers)
+        let mut tasks: Vec<JoinHandle<()>> = (0..settings.engine.workers)
             .map(|n| runtime.spawn(engine.clone().work().instrument(info_span!("worker", n))))
             .collect();
+        tasks.push(runtime.spawn(engine.clone().retain(settings.storage.keep_artifacts_days)));
         *lock(&engine.inner.tasks) = tasks;
         Ok(engine)
     }

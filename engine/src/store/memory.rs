@@ -74,6 +74,18 @@ impl Store for MemoryStore {
         Ok(Insert::Inserted)
     }
 
+    fn delete_job(&self, id: JobId) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if let Some(job) = state.jobs.remove(&id)
+            && let Some(origin) = job.origin.as_deref().map(|o| origin_key(&job.user, o))
+            && state.origins.get(&origin) == Some(&id)
+        {
+            state.origins.remove(&origin);
+        }
+        state.remote.remove(&id);
+        Ok(())
+    }
+
     fn update_job(&self, job: &Job, _durable: bool) -> Result<(), StoreError> {
         self.state().jobs.insert(job.id, job.clone());
         Ok(())

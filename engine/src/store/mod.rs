@@ -105,6 +105,10 @@ pub trait Store: Send + Sync + Debug {
 
     fn flush(&self) -> Result<(), StoreError>;
 
+    /// Forgets a finished job: its record, its platform-event key and any remote request.
+    /// Retention calls it for old jobs; a job that is not there is not an error.
+    fn delete_job(&self, id: JobId) -> Result<(), StoreError>;
+
     /// Keeps a user's picture (image-to-video) under the hex SHA-256 of its bytes, durably; the
     /// same picture twice is stored once.
     fn put_input_image(&self, sha256: &str, bytes: &[u8]) -> Result<(), StoreError>;

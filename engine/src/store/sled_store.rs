@@ -120,6 +120,31 @@ impl Store for SledStore {
         Ok(outcome)
     }
 
+    fn delete_job(&self, id: JobId) -> Result<(), StoreError> {
+        let Some(job) = self.job(id)? else {
+            return Ok(());
+        };
+        let origin = job.origin.as_deref().map(|o| origin_key(&job.user, o));
+        (&self.jobs, &self.origins)
+            .transaction(|(jobs, origins)| {
+                jobs.remove(&id.0.to_be_bytes())?;
+                if let Some(origin) = &origin
+                    && origins
+                        .get(origin.as_bytes())?
+                        .is_some_and(|v| be_u64(&v) == id.0)
+                {
+                    origins.remove(origin.as_bytes())?;
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => StoreError::Sled(e),
+            })?;
+        self.remote.remove(id.0.to_be_bytes())?;
+        Ok(())
+    }
+
     fn update_job(&self, job: &Job, durable: bool) -> Result<(), StoreError> {
         self.jobs.insert(job.id.0.to_be_bytes(), encode(job))?;
         if durable {

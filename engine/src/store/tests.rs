@@ -41,6 +41,17 @@ fn contract(store: &dyn Store) {
     let alice = UserKey::new(Platform::Telegram, "1");
     let bob = UserKey::new(Platform::Telegram, "2");
 
+    // A deleted job is gone with its event key, so the event could make a job again.
+    let gone = job(store, &alice, Some("update-gone"));
+    store.insert_job(&gone, None).expect("insert");
+    store.delete_job(gone.id).expect("delete");
+    store.delete_job(gone.id).expect("deleting twice is fine");
+    assert_eq!(store.job(gone.id).expect("read"), None);
+    assert_eq!(
+        store.job_for_origin(&alice, "update-gone").expect("origin"),
+        None
+    );
+
     // Pictures to animate, by hash; the same hash twice keeps the first bytes.
     assert_eq!(store.input_image("aa").expect("read"), None);
     store.put_input_image("aa", b"picture").expect("put");
