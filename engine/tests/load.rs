@@ -1,7 +1,7 @@
 //! Load (issue #11, part 6): 1,000 simulated users send 3 requests each at once to an engine on
 //! a real sled store with a fast backend. Every acknowledged job must finish, exactly once;
 //! memory must stay bounded; and the fair queue must keep any user from waiting more than twice
-//! the mean. Prints its figures; `LOOPSMITH_RELIABILITY=full` runs 5,000 users.
+//! the mean. Prints its figures; `RELIABILITY_SIZE=full` runs 5,000 users.
 
 mod common;
 
@@ -16,7 +16,7 @@ use loopsmith_engine::{GenerationRequest, SledStore, Store};
 const REQUESTS_PER_USER: usize = 3;
 
 fn users() -> usize {
-    match std::env::var("LOOPSMITH_RELIABILITY").as_deref() {
+    match std::env::var("RELIABILITY_SIZE").as_deref() {
         Ok("full") => 5_000,
         _ => 1_000,
     }

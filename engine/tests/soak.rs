@@ -5,7 +5,7 @@
 //! the jobs of the day before are deleted, as retention does once they pass their keep period.
 //! The on-disk size must stop growing after warm-up; its ratio to the live data is printed (the
 //! issue's ≤ 3× is not met by sled 0.34: ~12×). CI runs 5 days of 4,000 jobs;
-//! `LOOPSMITH_RELIABILITY=full` runs 7 days of 10,000.
+//! `RELIABILITY_SIZE=full` runs 7 days of 10,000.
 
 mod common;
 
@@ -19,7 +19,7 @@ use loopsmith_engine::protocol::{
 use loopsmith_engine::{MemoryStore, SledStore, Store, now_ms};
 
 fn sizes() -> (usize, usize) {
-    match std::env::var("LOOPSMITH_RELIABILITY").as_deref() {
+    match std::env::var("RELIABILITY_SIZE").as_deref() {
         Ok("full") => (7, 10_000),
         _ => (5, 4_000),
     }

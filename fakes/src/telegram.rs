@@ -228,7 +228,8 @@ impl FakeTelegram {
         self.push_update(json!({ "message": message }))
     }
 
-    /// A text message from user `from` in chat `chat` (private when they are equal).
+    /// A text message from user `from` in chat `chat` (private when they are equal). Returns
+    /// the message's id (what the bot's replies point at).
     pub fn send_text(&self, from: i64, chat: i64, text: &str) -> i64 {
         let message_id = self.next_message_id();
         self.push_update(json!({
@@ -239,7 +240,8 @@ impl FakeTelegram {
                 "from": user_json(from),
                 "text": text,
             }
-        }))
+        }));
+        message_id
     }
 
     /// A press of an inline keyboard button with `data` on message `message_id`.

@@ -1,3 +1,5 @@
+#![allow(dead_code)] // each test binary uses its own part of the harness
+
 //! The harness of the Telegram end-to-end tests: the `loopsmith serve` child process, the
 //! canary token, and waiting for the bot's calls at the fake Bot API.
 

@@ -204,7 +204,7 @@ impl Surface for ChatSurface {
         let sticker = find(OutputKind::WebmSticker)
             .ok_or_else(|| SurfaceError(format!("job {job} finished without a sticker file")))?;
         let emoji = actions::sticker_emoji(&record.params.user_prompt);
-        let sent = self
+        let mut request = self
             .app
             .bot
             .send_sticker(
@@ -212,9 +212,14 @@ impl Surface for ChatSurface {
                 InputFile::file(sticker.path.clone()).file_name("sticker.webm"),
             )
             .emoji(emoji)
-            .reply_markup(sticker_keyboard(job))
-            .await
-            .map_err(|e| self.fail("sendSticker", &e))?;
+            .reply_markup(sticker_keyboard(job));
+        // The sticker answers the prompt it was made for, so in a busy group each one sits
+        // under its request.
+        if let Some(reply_to) = self.reply_to {
+            request = request
+                .reply_parameters(ReplyParameters::new(reply_to).allow_sending_without_reply());
+        }
+        let sent = request.await.map_err(|e| self.fail("sendSticker", &e))?;
         let mut files = BTreeMap::new();
         if let Some(s) = sent.sticker() {
             files.insert(

@@ -199,6 +199,7 @@ impl Running {
 
 /// Checks the token, then starts the bot.
 pub async fn start(engine: Engine, config: Config) -> Result<Running, TelegramError> {
+    let started_ms = loopsmith_engine::now_ms();
     let redactor = Redactor::new(&config.token);
     let url = reqwest::Url::parse(&config.api_url)
         .map_err(|_| TelegramError::BadUrl(config.api_url.clone()))?;
@@ -294,7 +295,7 @@ pub async fn start(engine: Engine, config: Config) -> Result<Running, TelegramEr
     };
     info!(bot = %username, "Telegram bot started");
     let resuming = app.clone();
-    tokio::spawn(async move { resume::resume(&resuming).await });
+    tokio::spawn(async move { resume::resume(&resuming, started_ms).await });
     Ok(Running {
         app,
         stop,

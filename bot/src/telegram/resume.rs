@@ -54,8 +54,10 @@ pub(crate) fn destination(origin: &str) -> Option<Destination> {
     })
 }
 
-/// Follows every unfinished or undelivered Telegram job of the last day again.
-pub(crate) async fn resume(app: &Arc<App>) {
+/// Follows every unfinished or undelivered Telegram job of the last day again. Only jobs
+/// made before `started_ms` (this process's start): newer ones are followed by the handler
+/// that made them, and following them here too would deliver them twice.
+pub(crate) async fn resume(app: &Arc<App>, started_ms: u64) {
     let jobs = match app.engine.jobs().await {
         Ok(jobs) => jobs,
         Err(e) => {
@@ -66,7 +68,10 @@ pub(crate) async fn resume(app: &Arc<App>) {
     let since = now_ms().saturating_sub(MAX_AGE.as_millis() as u64);
     let mut picked = Vec::new();
     for job in jobs {
-        if job.user.platform != Platform::Telegram || job.timings.created_ms < since {
+        if job.user.platform != Platform::Telegram
+            || job.timings.created_ms < since
+            || job.timings.created_ms >= started_ms
+        {
             continue;
         }
         let Some(to) = job.origin.as_deref().and_then(destination) else {
