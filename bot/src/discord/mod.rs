@@ -1,0 +1,293 @@
+//! The Discord bot: serenity 0.12 on the gateway (no intents: interactions always arrive),
+//! slash commands registered in one guild (instant) or globally, and the shared command
+//! layer for everything it says.
+//!
+//! [`start`] checks the token with `GET /users/@me`, connects the gateway and waits for
+//! READY, then registers the commands; the returned [`Running`] stops intake and then lets
+//! jobs that are being delivered finish.
+//!
+//! `discord.proxy_url` replaces Discord's REST base (a rate-limit proxy, or a local fake in
+//! tests). serenity sends requests through a proxy only with its own ratelimiter turned off,
+//! so behind a proxy nothing in this process honours Discord's per-route buckets: the proxy
+//! must. Progress edits are paced per job and spaced across jobs here either way (see
+//! [`net::EditGate`]).
+
+mod commands;
+mod handlers;
+mod net;
+mod stickers;
+mod surface;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use loopsmith_config::DiscordSettings;
+use loopsmith_engine::Engine;
+use secrecy::{ExposeSecret, SecretString};
+use serenity::all::{
+    ClientBuilder, Command, Context, EventHandler, GatewayIntents, GuildId, HttpBuilder,
+    Interaction, Ready, ShardManager,
+};
+use tokio::sync::Notify;
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::{info, warn};
+
+use crate::command::Pacing;
+
+pub use net::{EditGate, Redactor};
+
+/// How long [`start`] waits for the gateway's READY before giving up.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Space between any two message edits, across all jobs: at most four a second.
+const EDIT_SPACING: Duration = Duration::from_millis(250);
+
+/// Why the bot could not start. Texts never contain the token.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscordError {
+    #[error("discord.proxy_url `{0}` is not an http:// or https:// URL")]
+    BadUrl(String),
+    #[error("Discord refused the bot token (DISCORD_TOKEN): {0}")]
+    Unauthorized(String),
+    #[error("cannot reach Discord's API at {url}: {why}")]
+    Unreachable { url: String, why: String },
+    #[error("the Discord gateway did not accept the bot: {0}")]
+    Gateway(String),
+}
+
+/// What the bot needs beyond the engine.
+pub struct Config {
+    pub token: SecretString,
+    /// Base URL replacing `https://discord.com`; empty for Discord itself.
+    pub proxy_url: String,
+    /// Guild to register commands in; 0 registers them globally.
+    pub guild_id: u64,
+    pub pacing: Pacing,
+    pub edit_spacing: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("proxy_url", &self.proxy_url)
+            .field("guild_id", &self.guild_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    pub fn new(settings: &DiscordSettings, token: SecretString) -> Config {
+        Config {
+            token,
+            proxy_url: settings.proxy_url.trim_end_matches('/').to_string(),
+            guild_id: settings.guild_id,
+            pacing: Pacing::DISCORD,
+            edit_spacing: EDIT_SPACING,
+        }
+    }
+}
+
+/// Everything a handler needs; shared by all of them.
+pub(crate) struct App {
+    pub engine: Engine,
+    pub guild_id: u64,
+    pub pacing: Pacing,
+    pub gate: EditGate,
+    pub redactor: Redactor,
+    /// Woken when the gateway says READY.
+    ready: Notify,
+    /// Tasks following jobs to delivery; they outlive the interaction that started them.
+    followers: Mutex<JoinSet<()>>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("guild_id", &self.guild_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    pub fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let mut set = self
+            .followers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Reap finished followers so the set does not grow with every job.
+        while set.try_join_next().is_some() {}
+        set.spawn(task);
+    }
+}
+
+struct Handler {
+    app: Arc<App>,
+}
+
+#[serenity::async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, ctx: Context, ready: Ready) {
+        info!(bot = %ready.user.name, "Discord gateway ready");
+        let list = commands::all();
+        let registered = if self.app.guild_id == 0 {
+            Command::set_global_commands(&ctx.http, list)
+                .await
+                .map(|c| c.len())
+        } else {
+            GuildId::new(self.app.guild_id)
+                .set_commands(&ctx.http, list)
+                .await
+                .map(|c| c.len())
+        };
+        match registered {
+            Ok(n) => info!(
+                commands = n,
+                guild = self.app.guild_id,
+                "slash commands registered"
+            ),
+            Err(e) => {
+                warn!(error = %self.app.redactor.chain(&e), "registering slash commands failed")
+            }
+        }
+        self.app.ready.notify_waiters();
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        handlers::interaction(self.app.clone(), ctx.http.clone(), interaction).await;
+    }
+}
+
+/// A fresh seed for a re-roll. Seeds only need to differ, not to be unpredictable: the
+/// clock's nanoseconds mixed with a counter keep the bot free of an RNG dependency.
+pub(crate) fn random_seed() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    nanos
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(COUNTER.fetch_add(0x9E37_79B9, Ordering::Relaxed))
+}
+
+/// The running bot.
+pub struct Running {
+    app: Arc<App>,
+    shards: Arc<ShardManager>,
+    client: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running").finish_non_exhaustive()
+    }
+}
+
+impl Running {
+    /// Closes the gateway: no new interactions. Handlers already running finish.
+    pub async fn stop_intake(&mut self) {
+        self.shards.shutdown_all().await;
+        if tokio::time::timeout(Duration::from_secs(5), &mut self.client)
+            .await
+            .is_err()
+        {
+            warn!("the Discord gateway did not close in time");
+            self.client.abort();
+        }
+    }
+
+    /// Gives jobs that are being followed up to `limit` to be delivered, then drops the rest
+    /// (their jobs stay in the engine's store).
+    pub async fn finish(self, limit: Duration) {
+        let mut set = std::mem::take(
+            &mut *self
+                .app
+                .followers
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        let drained =
+            tokio::time::timeout(limit, async { while set.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            warn!(left = set.len(), "stopping with clips still being followed");
+        }
+        set.abort_all();
+    }
+}
+
+/// Checks the token, connects the gateway and waits for READY.
+pub async fn start(engine: Engine, config: Config) -> Result<Running, DiscordError> {
+    let redactor = Redactor::new(&config.token);
+    let mut builder = HttpBuilder::new(config.token.expose_secret());
+    let api = if config.proxy_url.is_empty() {
+        "https://discord.com".to_string()
+    } else {
+        let url = url::Url::parse(&config.proxy_url)
+            .map_err(|_| DiscordError::BadUrl(config.proxy_url.clone()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(DiscordError::BadUrl(config.proxy_url.clone()));
+        }
+        // serenity skips the proxy whenever its ratelimiter is on; see the module docs.
+        builder = builder
+            .proxy(config.proxy_url.clone())
+            .ratelimiter_disabled(true);
+        config.proxy_url.clone()
+    };
+    let http = builder.build();
+    match http.get_current_user().await {
+        Ok(me) => info!(bot = %me.name, "Discord token accepted"),
+        Err(e) => {
+            let why = redactor.chain(&e);
+            return Err(match net::discord_code(&e) {
+                Some((401, _)) => DiscordError::Unauthorized(why),
+                _ => DiscordError::Unreachable { url: api, why },
+            });
+        }
+    }
+    let app = Arc::new(App {
+        engine,
+        guild_id: config.guild_id,
+        pacing: config.pacing,
+        gate: EditGate::new(config.edit_spacing),
+        redactor: redactor.clone(),
+        ready: Notify::new(),
+        followers: Mutex::new(JoinSet::new()),
+    });
+    // Interactions need no intents: Discord always sends INTERACTION_CREATE.
+    let mut client = ClientBuilder::new_with_http(http, GatewayIntents::empty())
+        .event_handler(Handler { app: app.clone() })
+        .await
+        .map_err(|e| DiscordError::Gateway(redactor.chain(&e)))?;
+    let shards = client.shard_manager.clone();
+    let waiter = app.clone();
+    let ready = waiter.ready.notified();
+    tokio::pin!(ready);
+    // Registered before the client starts, so a READY that comes at once still wakes us.
+    ready.as_mut().enable();
+    let task_redactor = redactor.clone();
+    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<String>();
+    let task = tokio::spawn(async move {
+        if let Err(e) = client.start().await {
+            let why = task_redactor.chain(&e);
+            warn!(error = %why, "the Discord gateway stopped");
+            let _ = ended_tx.send(why);
+        }
+    });
+    tokio::select! {
+        _ = &mut ready => {}
+        ended = ended_rx => {
+            let why = ended.unwrap_or_else(|_| "the gateway closed".to_string());
+            return Err(DiscordError::Gateway(why));
+        }
+        _ = tokio::time::sleep(READY_TIMEOUT) => {
+            // serenity keeps reconnecting on its own; interactions arrive once it is through.
+            warn!("no READY from the Discord gateway yet; carrying on");
+        }
+    }
+    info!("Discord bot started");
+    Ok(Running {
+        app,
+        shards,
+        client: task,
+    })
+}

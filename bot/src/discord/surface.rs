@@ -1,0 +1,193 @@
+//! One interaction as a [`Surface`]: its deferred original response is the status message,
+//! edited with progress and finally given the clip (an H.264 MP4 that plays inline) and the
+//! buttons. The same edits serve slash commands and button presses.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use loopsmith_engine::protocol::{Artifact, Job, JobId, JobState, OutputKind, UserKey};
+use serenity::all::{
+    Builder, ButtonStyle, CreateActionRow, CreateAttachment, CreateButton, EditInteractionResponse,
+    Http,
+};
+use tracing::warn;
+
+use super::App;
+use crate::command::texts;
+use crate::command::{Action, Surface, SurfaceError, actions};
+
+/// The buttons under a delivered clip; the job id rides in each `custom_id`, so they keep
+/// working after a restart.
+pub(crate) fn buttons(job: JobId) -> Vec<CreateActionRow> {
+    rows(&actions::discord_sticker_buttons(job))
+}
+
+/// Rows of (label, action) as Discord action rows (at most five buttons each).
+pub(crate) fn rows(rows: &[Vec<(String, Action)>]) -> Vec<CreateActionRow> {
+    rows.iter()
+        .map(|row| {
+            CreateActionRow::Buttons(
+                row.iter()
+                    .map(|(label, action)| {
+                        CreateButton::new(action.encode())
+                            .label(label.clone())
+                            .style(ButtonStyle::Secondary)
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// The interaction a job is being followed for.
+pub(crate) struct InteractionSurface {
+    app: Arc<App>,
+    http: Arc<Http>,
+    token: String,
+    user: UserKey,
+    /// The interaction's `attachment_size_limit`: the largest file this channel takes.
+    size_limit: u64,
+    /// What the delivered response says, so the final status edit keeps the caption.
+    delivered: std::sync::Mutex<String>,
+}
+
+impl InteractionSurface {
+    pub fn new(
+        app: Arc<App>,
+        http: Arc<Http>,
+        token: String,
+        user: UserKey,
+        size_limit: u32,
+    ) -> Self {
+        InteractionSurface {
+            app,
+            http,
+            token,
+            user,
+            size_limit: u64::from(size_limit),
+            delivered: std::sync::Mutex::new(texts::discord_delivered()),
+        }
+    }
+
+    fn fail(&self, what: &str, e: &serenity::Error) -> SurfaceError {
+        SurfaceError(format!("{what}: {}", self.app.redactor.chain(e)))
+    }
+
+    async fn apply(&self, edit: EditInteractionResponse) -> Result<(), SurfaceError> {
+        self.app.gate.wait().await;
+        edit.execute(self.http.as_ref(), &self.token)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.fail("editing the response", &e))
+    }
+
+    /// Replaces the response's text (and nothing else).
+    pub async fn say(&self, text: &str) {
+        if let Err(e) = self
+            .apply(EditInteractionResponse::new().content(text))
+            .await
+        {
+            warn!(user = %self.user, error = %e, "could not answer");
+        }
+    }
+
+    /// A stored job's clip again, with its buttons (Full clip, and /history's numbers).
+    pub async fn send_clip(&self, job: &Job) {
+        let artifacts = match &job.state {
+            JobState::Done { artifacts } => artifacts.clone(),
+            _ => Vec::new(),
+        };
+        if let Err(e) = self.attach(job, &artifacts).await {
+            warn!(job = %job.id, error = %e, "sending the clip failed");
+            self.say(&texts::gone()).await;
+        }
+    }
+
+    /// The MP4 when this channel takes it, else the sticker version, with the buttons.
+    async fn attach(&self, job: &Job, artifacts: &[Artifact]) -> Result<(), SurfaceError> {
+        let find = |kind| artifacts.iter().find(|a| a.kind == kind && a.path.exists());
+        let caption = format!(
+            "{}\n{}",
+            texts::clip_caption(&job.params.user_prompt, job.params.seed),
+            texts::discord_delivered()
+        );
+        let (file, content) = match (find(OutputKind::Mp4), find(OutputKind::Apng)) {
+            (Some(mp4), _) if mp4.bytes <= self.size_limit => (mp4, caption),
+            (_, Some(sticker)) if sticker.bytes <= self.size_limit => (
+                sticker,
+                format!("{caption}\n{}", texts::clip_too_big(self.size_limit)),
+            ),
+            _ => {
+                return Err(SurfaceError(format!(
+                    "job {} has no file that fits in {} bytes",
+                    job.id, self.size_limit
+                )));
+            }
+        };
+        let attachment = read(&file.path).await?;
+        *self
+            .delivered
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = content.clone();
+        let edit = EditInteractionResponse::new()
+            .content(content)
+            .new_attachment(attachment)
+            .components(buttons(job.id));
+        self.apply(edit).await
+    }
+}
+
+/// A file as an attachment named for what it is (Discord picks the player by extension).
+async fn read(path: &Path) -> Result<CreateAttachment, SurfaceError> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("clip.mp4")
+        .to_string();
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| SurfaceError(format!("reading {}: {e}", path.display())))?;
+    Ok(CreateAttachment::bytes(bytes, name))
+}
+
+impl Surface for InteractionSurface {
+    /// The deferred original response; it needs no handle beyond the interaction token.
+    type Status = ();
+
+    async fn post(&self, text: &str) -> Result<(), SurfaceError> {
+        self.apply(EditInteractionResponse::new().content(text))
+            .await
+    }
+
+    async fn edit(&self, _status: &(), text: &str) -> Result<(), SurfaceError> {
+        self.apply(EditInteractionResponse::new().content(text))
+            .await
+    }
+
+    async fn working(&self) -> Result<(), SurfaceError> {
+        // The response itself shows activity: "thinking…" until the first edit, then the
+        // progress bar. A channel typing indicator would only add requests.
+        Ok(())
+    }
+
+    fn delivered_text(&self) -> String {
+        self.delivered
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    async fn deliver(
+        &self,
+        _status: &(),
+        job: JobId,
+        artifacts: &[Artifact],
+    ) -> Result<(), SurfaceError> {
+        let record = match self.app.engine.job(job).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(SurfaceError(format!("job {job} is not stored"))),
+            Err(e) => return Err(SurfaceError(self.app.redactor.chain(&e))),
+        };
+        self.attach(&record, artifacts).await
+    }
+}
