@@ -52,11 +52,7 @@ async fn session(fake: FakeDiscord, stream: TcpStream) {
         fake.state().gateway_ops.push(op);
         fake.changed();
         match op {
-            1 => {
-                if ws.send(text(json!({"op": 11}))).await.is_err() {
-                    return;
-                }
-            }
+            1 if ws.send(text(json!({"op": 11}))).await.is_err() => return,
             2 => {
                 let token = frame["d"]["token"].as_str().unwrap_or_default();
                 let expected = &fake.shared.token;
