@@ -437,3 +437,53 @@ async fn the_discord_bot_end_to_end() {
 fn token_secret() -> String {
     token().rsplit('.').next().unwrap_or_default().to_string()
 }
+
+/// Waits for a `serve` that should stop by itself; returns its exit code and log.
+async fn exited(mut serve: Serve) -> (Option<i32>, String) {
+    let mut child = std::mem::replace(
+        &mut serve.child,
+        Command::new("true").spawn().expect("true"),
+    );
+    let status = tokio::time::timeout(QUICK, tokio::task::spawn_blocking(move || child.wait()))
+        .await
+        .unwrap_or_else(|_| panic!("serve kept running:\n{}", serve.log()))
+        .expect("join")
+        .expect("wait");
+    (status.code(), serve.log())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_stops_serve_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The fake expects another token, so it answers 401 as Discord does.
+    let fake = FakeDiscord::new("some-other-token");
+    let servers = fake.serve().await.expect("fake Discord");
+    let serve = Serve::start(dir.path(), &servers.rest_url());
+    let (code, log) = exited(serve).await;
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains("error: Discord refused the bot token (DISCORD_TOKEN)"),
+        "{log}"
+    );
+    assert!(!log.contains(&token_secret()), "the token leaked:\n{log}");
+    assert!(!fake.ready(), "no gateway session with a refused token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_token_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_loopsmith"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_remove("LOOPSMITH_CONFIG")
+        .env_remove("DISCORD_TOKEN")
+        .env("LOOPSMITH_DISCORD__ENABLED", "true")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("discord.enabled is true but DISCORD_TOKEN is not set"),
+        "{stderr}"
+    );
+}
