@@ -150,7 +150,12 @@ pub fn run(settings: &Settings, tap: LogTap) -> Result<(), Failure> {
                 let config = discord::Config::new(&settings.discord, token);
                 match discord::start(engine.clone(), config).await {
                     Ok(bot) => {
-                        eprintln!("Discord bot is answering");
+                        match bot.endpoint() {
+                            Some(addr) => eprintln!(
+                                "Discord bot is answering interactions posted to http://{addr}"
+                            ),
+                            None => eprintln!("Discord bot is answering on the gateway"),
+                        }
                         Some(bot)
                     }
                     Err(e) => {

@@ -168,6 +168,8 @@ struct Inner {
     failures: VecDeque<(String, Failure)>,
     /// Files served at `/attachments/<id>/<name>`, for interactions that carry one.
     attachments: HashMap<String, Bytes>,
+    /// The application's public key, as `GET /oauth2/applications/@me` reports it.
+    verify_key: String,
 }
 
 impl FakeDiscord {
@@ -259,6 +261,11 @@ impl FakeDiscord {
         format!("{rest_url}/attachments/{key}")
     }
 
+    /// Sets the public key the application reports (hex), for the interactions endpoint.
+    pub fn set_verify_key(&self, hex: &str) {
+        self.state().verify_key = hex.to_string();
+    }
+
     /// Whether a gateway session has identified and got READY.
     pub fn ready(&self) -> bool {
         self.state().ready
@@ -305,6 +312,44 @@ impl FakeDiscord {
         self.interaction(guild, member, 3, data, Some(message))
     }
 
+    /// A slash command as Discord would POST it to an interactions endpoint, and its token;
+    /// nothing is sent (the test signs and posts it).
+    pub fn command_payload(
+        &self,
+        guild: u64,
+        member: &Member,
+        name: &str,
+        options: &[CommandOption],
+    ) -> (Value, String) {
+        self.payload(guild, member, 2, wire::command_data(name, options), None)
+    }
+
+    /// A PING as Discord sends it when the endpoint URL is saved.
+    pub fn ping_payload(&self) -> Value {
+        let id = self.next_id();
+        json!({
+            "id": id.to_string(),
+            "application_id": APPLICATION_ID.to_string(),
+            "type": 1,
+            "token": format!("itoken-{id}"),
+            "version": 1,
+        })
+    }
+
+    fn payload(
+        &self,
+        guild: u64,
+        member: &Member,
+        kind: u8,
+        data: Value,
+        message: Option<Value>,
+    ) -> (Value, String) {
+        let id = self.next_id();
+        let token = format!("itoken-{id}");
+        let payload = wire::interaction(id, &token, guild, member, kind, data, message);
+        (payload, token)
+    }
+
     fn interaction(
         &self,
         guild: u64,
@@ -313,10 +358,8 @@ impl FakeDiscord {
         data: Value,
         message: Option<Value>,
     ) -> String {
-        let id = self.next_id();
-        let token = format!("itoken-{id}");
-        let payload = wire::interaction(id, &token, guild, member, kind, data, message);
-        // Sent on the gateway; a test injecting before READY waits for it in the session.
+        let (payload, token) = self.payload(guild, member, kind, data, message);
+        // Sent on the gateway to sessions that are READY (tests wait for that first).
         let _ = self
             .shared
             .events

@@ -13,11 +13,13 @@
 //! [`net::EditGate`]).
 
 mod commands;
+mod endpoint;
 mod handlers;
 mod net;
 mod stickers;
 mod surface;
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,11 +27,12 @@ use loopsmith_config::DiscordSettings;
 use loopsmith_engine::Engine;
 use secrecy::{ExposeSecret, SecretString};
 use serenity::all::{
-    ClientBuilder, Command, Context, EventHandler, GatewayIntents, GuildId, HttpBuilder,
+    ClientBuilder, Command, Context, EventHandler, GatewayIntents, GuildId, Http, HttpBuilder,
     Interaction, Ready, ShardManager,
 };
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::command::Pacing;
@@ -52,6 +55,10 @@ pub enum DiscordError {
     Unreachable { url: String, why: String },
     #[error("the Discord gateway did not accept the bot: {0}")]
     Gateway(String),
+    #[error("discord.interactions_listen `{0}` is not an address like 127.0.0.1:8444")]
+    BadListen(String),
+    #[error("interactions endpoint: {0}")]
+    Endpoint(String),
 }
 
 /// What the bot needs beyond the engine.
@@ -63,6 +70,9 @@ pub struct Config {
     pub guild_id: u64,
     pub pacing: Pacing,
     pub edit_spacing: Duration,
+    /// HTTP interactions instead of the gateway: the address to listen on and the
+    /// application's public key (hex).
+    pub endpoint: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for Config {
@@ -70,6 +80,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("proxy_url", &self.proxy_url)
             .field("guild_id", &self.guild_id)
+            .field("endpoint", &self.endpoint)
             .finish_non_exhaustive()
     }
 }
@@ -82,6 +93,12 @@ impl Config {
             guild_id: settings.guild_id,
             pacing: Pacing::DISCORD,
             edit_spacing: EDIT_SPACING,
+            endpoint: (!settings.interactions_listen.is_empty()).then(|| {
+                (
+                    settings.interactions_listen.clone(),
+                    settings.public_key.clone(),
+                )
+            }),
         }
     }
 }
@@ -156,6 +173,30 @@ impl EventHandler for Handler {
     }
 }
 
+/// Registers the slash commands in the guild, or globally. A failure is logged: the bot
+/// still answers commands registered earlier.
+async fn register(app: &App, http: &Http) {
+    let list = commands::all();
+    let registered = if app.guild_id == 0 {
+        Command::set_global_commands(http, list)
+            .await
+            .map(|c| c.len())
+    } else {
+        GuildId::new(app.guild_id)
+            .set_commands(http, list)
+            .await
+            .map(|c| c.len())
+    };
+    match registered {
+        Ok(n) => info!(
+            commands = n,
+            guild = app.guild_id,
+            "slash commands registered"
+        ),
+        Err(e) => warn!(error = %app.redactor.chain(&e), "registering slash commands failed"),
+    }
+}
+
 /// A fresh seed for a re-roll. Seeds only need to differ, not to be unpredictable: the
 /// clock's nanoseconds mixed with a counter keep the bot free of an RNG dependency.
 pub(crate) fn random_seed() -> u32 {
@@ -170,11 +211,24 @@ pub(crate) fn random_seed() -> u32 {
         .wrapping_add(COUNTER.fetch_add(0x9E37_79B9, Ordering::Relaxed))
 }
 
+/// How interactions come in.
+enum Intake {
+    Gateway {
+        shards: Arc<ShardManager>,
+        client: JoinHandle<()>,
+    },
+    Endpoint {
+        stop: CancellationToken,
+        server: JoinHandle<()>,
+    },
+}
+
 /// The running bot.
 pub struct Running {
     app: Arc<App>,
-    shards: Arc<ShardManager>,
-    client: JoinHandle<()>,
+    intake: Intake,
+    /// Where the interactions endpoint listens, in endpoint mode.
+    endpoint: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Running {
@@ -184,15 +238,30 @@ impl std::fmt::Debug for Running {
 }
 
 impl Running {
-    /// Closes the gateway: no new interactions. Handlers already running finish.
+    /// The interactions endpoint's address, when the bot runs without the gateway.
+    pub fn endpoint(&self) -> Option<SocketAddr> {
+        self.endpoint
+    }
+
+    /// Closes the gateway or the endpoint: no new interactions. Handlers already running
+    /// finish.
     pub async fn stop_intake(&mut self) {
-        self.shards.shutdown_all().await;
-        if tokio::time::timeout(Duration::from_secs(5), &mut self.client)
+        let task = match &mut self.intake {
+            Intake::Gateway { shards, client } => {
+                shards.shutdown_all().await;
+                client
+            }
+            Intake::Endpoint { stop, server } => {
+                stop.cancel();
+                server
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(5), &mut *task)
             .await
             .is_err()
         {
-            warn!("the Discord gateway did not close in time");
-            self.client.abort();
+            warn!("Discord intake did not close in time");
+            task.abort();
         }
     }
 
@@ -253,6 +322,55 @@ pub async fn start(engine: Engine, config: Config) -> Result<Running, DiscordErr
         ready: Notify::new(),
         followers: Mutex::new(JoinSet::new()),
     });
+    let running = match config.endpoint {
+        Some((listen, public_key)) => start_endpoint(app, http, &listen, &public_key).await?,
+        None => start_gateway(app, http).await?,
+    };
+    info!("Discord bot started");
+    Ok(running)
+}
+
+/// HTTP interactions: the application id comes from the API (there is no READY), the
+/// configured public key must be the application's, then commands are registered and the
+/// endpoint listens.
+async fn start_endpoint(
+    app: Arc<App>,
+    http: Http,
+    listen: &str,
+    public_key: &str,
+) -> Result<Running, DiscordError> {
+    let addr: SocketAddr = listen
+        .parse()
+        .map_err(|_| DiscordError::BadListen(listen.to_string()))?;
+    let verifier = endpoint::verifier(public_key)?;
+    let info = http.get_current_application_info().await.map_err(|e| {
+        DiscordError::Endpoint(format!(
+            "reading the application failed: {}",
+            app.redactor.chain(&e)
+        ))
+    })?;
+    if !info.verify_key.is_empty() && !info.verify_key.eq_ignore_ascii_case(public_key.trim()) {
+        return Err(DiscordError::Endpoint(
+            "discord.public_key is not this application's public key (see General Information in the developer portal)".into(),
+        ));
+    }
+    http.set_application_id(info.id);
+    let http = Arc::new(http);
+    // Listening before registering: a command used the moment it appears finds the port open.
+    let stop = CancellationToken::new();
+    let (bound, server) =
+        endpoint::listen(addr, app.clone(), http.clone(), verifier, stop.clone()).await?;
+    register(&app, &http).await;
+    Ok(Running {
+        app,
+        intake: Intake::Endpoint { stop, server },
+        endpoint: Some(bound),
+    })
+}
+
+/// The gateway: connect, wait for READY (which registers the commands).
+async fn start_gateway(app: Arc<App>, http: Http) -> Result<Running, DiscordError> {
+    let redactor = app.redactor.clone();
     // Interactions need no intents: Discord always sends INTERACTION_CREATE.
     let mut client = ClientBuilder::new_with_http(http, GatewayIntents::empty())
         .event_handler(Handler { app: app.clone() })
@@ -284,10 +402,12 @@ pub async fn start(engine: Engine, config: Config) -> Result<Running, DiscordErr
             warn!("no READY from the Discord gateway yet; carrying on");
         }
     }
-    info!("Discord bot started");
     Ok(Running {
         app,
-        shards,
-        client: task,
+        intake: Intake::Gateway {
+            shards,
+            client: task,
+        },
+        endpoint: None,
     })
 }

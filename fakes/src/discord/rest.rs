@@ -163,6 +163,17 @@ fn answer(fake: &FakeDiscord, call: &Call) -> Response {
             },
         })),
         ("GET", ["users", "@me"]) => ok(user(APPLICATION_ID, "loopsmith", true)),
+        ("GET", ["oauth2", "applications", "@me"]) => ok(json!({
+            "id": APPLICATION_ID.to_string(),
+            "name": "loopsmith",
+            "icon": null,
+            "description": "",
+            "bot_public": false,
+            "bot_require_code_grant": false,
+            "verify_key": fake.state().verify_key,
+            "team": null,
+            "flags": 0,
+        })),
         ("PUT", ["applications", _, "commands"])
         | ("PUT", ["applications", _, "guilds", _, "commands"]) => commands(fake, call),
         ("POST", ["interactions", _, token, "callback"]) => callback(fake, token, call),
