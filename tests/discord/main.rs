@@ -14,8 +14,8 @@ use std::time::Duration;
 use loopsmith_engine::media::discord::{MAX_BYTES, MAX_SECS, SIDE};
 use loopsmith_engine::media::inspect::{Container, inspect};
 use loopsmith_fakes::discord::{
-    APPLICATION_ID, AttachmentMeta, CREATE_GUILD_EXPRESSIONS, Call, CommandOption, FakeDiscord,
-    Member, STICKER_SLOTS,
+    APPLICATION_ID, AttachmentMeta, CREATE_GUILD_EXPRESSIONS, Call, CommandOption, Failure,
+    FakeDiscord, Member, STICKER_SLOTS,
 };
 use support::*;
 
@@ -135,7 +135,38 @@ async fn the_discord_bot_end_to_end() {
         "You have no default style. Pick one with /style NAME; /styles lists them."
     );
 
-    // /sticker: deferred at once, progress edits, then the MP4 with its buttons.
+    // /settings, and a tap on one of its buttons updates the same message.
+    let token = fake.command(GUILD, &alice, "settings", &[]);
+    let settings = fake
+        .wait_for_token(&token, QUICK, |c| callback_type(c) == Some(4))
+        .await
+        .unwrap_or_else(|e| panic!("no settings: {e}\n{}", serve.log()));
+    let buttons = settings.body["data"]["components"].to_string();
+    assert!(
+        buttons.contains("\"custom_id\":\"set:ar:9:16\""),
+        "{buttons}"
+    );
+    let press = fake.press(GUILD, &alice, &token, "set:ar:9:16");
+    let updated = fake
+        .wait_for_token(&press, QUICK, |c| callback_type(c) == Some(7))
+        .await
+        .unwrap_or_else(|e| panic!("settings not updated: {e}\n{}", serve.log()));
+    let text = updated.body["data"]["content"].as_str().unwrap_or_default();
+    assert!(
+        text.starts_with("Aspect is now 9:16.\n\nYour defaults:\nStyle: default\nAspect: 9:16"),
+        "{text}"
+    );
+
+    // /sticker: deferred at once, progress edits, then the MP4 with its buttons. Discord's
+    // first answer to an edit is a 429, which is waited out.
+    fake.fail_next(
+        "/messages/@original",
+        Failure {
+            status: 429,
+            code: 0,
+            message: "You are being rate limited.".into(),
+        },
+    );
     let token = fake.command(
         GUILD,
         &alice,
@@ -160,12 +191,21 @@ async fn the_discord_bot_end_to_end() {
         "{:?}",
         clip.content()
     );
-    let texts: Vec<&Call> = flow
+    let mut texts: Vec<&Call> = flow
         .iter()
         .filter(|c| c.method == "PATCH" && c.files.is_empty())
         .collect();
+    let queued: Vec<&Call> = texts
+        .iter()
+        .copied()
+        .filter(|c| c.content().is_some_and(|t| t.starts_with("Got it")))
+        .collect();
+    assert_eq!(queued.len(), 2, "refused once, then sent again");
+    assert!(queued[1].at.duration_since(queued[0].at) >= Duration::from_millis(900));
+    // Status edits keep to the pacing: 1.5 s apart per job (the retried one counted once).
+    let refused = queued[0];
+    texts.retain(|c| !std::ptr::eq(*c, refused));
     assert!(texts.len() >= 2, "the queued text, then the final status");
-    // Status edits keep to the pacing: 1.5 s apart per job.
     for pair in texts.windows(2) {
         let gap = pair[1].at.duration_since(pair[0].at);
         assert!(gap >= Duration::from_millis(1400), "edits {gap:?} apart");

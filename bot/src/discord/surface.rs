@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use loopsmith_engine::protocol::{Artifact, Job, JobId, JobState, OutputKind, UserKey};
 use serenity::all::{
@@ -12,7 +13,14 @@ use serenity::all::{
 };
 use tracing::warn;
 
-use super::App;
+use super::{App, net};
+
+/// Waits before retrying an edit Discord refused with 429.
+const RATE_LIMIT_WAITS: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+];
 use crate::command::texts;
 use crate::command::{Action, Surface, SurfaceError, actions};
 
@@ -73,12 +81,24 @@ impl InteractionSurface {
         SurfaceError(format!("{what}: {}", self.app.redactor.chain(e)))
     }
 
+    /// One edit, through the gate shared by all jobs. A 429 is retried after a short wait:
+    /// behind `discord.proxy_url` serenity runs no ratelimiter of its own, and it does not
+    /// hand over Discord's `retry_after`, so the waits are fixed and few.
     async fn apply(&self, edit: EditInteractionResponse) -> Result<(), SurfaceError> {
-        self.app.gate.wait().await;
-        edit.execute(self.http.as_ref(), &self.token)
-            .await
-            .map(|_| ())
-            .map_err(|e| self.fail("editing the response", &e))
+        let mut waits = RATE_LIMIT_WAITS.iter();
+        loop {
+            self.app.gate.wait().await;
+            match edit.clone().execute(self.http.as_ref(), &self.token).await {
+                Ok(_) => return Ok(()),
+                Err(e) => match (net::discord_code(&e), waits.next()) {
+                    (Some((429, _)), Some(wait)) => {
+                        warn!(user = %self.user, wait_ms = wait.as_millis() as u64, "Discord asked us to slow down; waiting");
+                        tokio::time::sleep(*wait).await;
+                    }
+                    _ => return Err(self.fail("editing the response", &e)),
+                },
+            }
+        }
     }
 
     /// Replaces the response's text (and nothing else).
@@ -105,19 +125,18 @@ impl InteractionSurface {
 
     /// The MP4 when this channel takes it, else the sticker version, with the buttons.
     async fn attach(&self, job: &Job, artifacts: &[Artifact]) -> Result<(), SurfaceError> {
-        let find = |kind| artifacts.iter().find(|a| a.kind == kind && a.path.exists());
         let caption = format!(
             "{}\n{}",
             texts::clip_caption(&job.params.user_prompt, job.params.seed),
             texts::discord_delivered()
         );
-        let (file, content) = match (find(OutputKind::Mp4), find(OutputKind::Apng)) {
-            (Some(mp4), _) if mp4.bytes <= self.size_limit => (mp4, caption),
-            (_, Some(sticker)) if sticker.bytes <= self.size_limit => (
-                sticker,
+        let (file, content) = match pick(artifacts, self.size_limit) {
+            Some((file, false)) => (file, caption),
+            Some((file, true)) => (
+                file,
                 format!("{caption}\n{}", texts::clip_too_big(self.size_limit)),
             ),
-            _ => {
+            None => {
                 return Err(SurfaceError(format!(
                     "job {} has no file that fits in {} bytes",
                     job.id, self.size_limit
@@ -135,6 +154,19 @@ impl InteractionSurface {
             .components(buttons(job.id));
         self.apply(edit).await
     }
+}
+
+/// The file to attach: the MP4 when it fits in `limit`, else the sticker version (and `true`,
+/// so the message says why); `None` when neither is stored or fits.
+fn pick(artifacts: &[Artifact], limit: u64) -> Option<(&Artifact, bool)> {
+    let find = |kind| {
+        artifacts
+            .iter()
+            .find(|a| a.kind == kind && a.bytes <= limit && a.path.exists())
+    };
+    find(OutputKind::Mp4)
+        .map(|mp4| (mp4, false))
+        .or_else(|| find(OutputKind::Apng).map(|sticker| (sticker, true)))
 }
 
 /// A file as an attachment named for what it is (Discord picks the player by extension).
@@ -189,5 +221,38 @@ impl Surface for InteractionSurface {
             Err(e) => return Err(SurfaceError(self.app.redactor.chain(&e))),
         };
         self.attach(&record, artifacts).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn artifact(dir: &Path, kind: OutputKind, bytes: u64) -> Artifact {
+        let path: PathBuf = dir.join(kind.as_str());
+        std::fs::write(&path, b"x").expect("write");
+        Artifact { kind, path, bytes }
+    }
+
+    #[test]
+    fn the_mp4_goes_when_it_fits_else_the_sticker_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let both = [
+            artifact(dir.path(), OutputKind::Mp4, 5_000),
+            artifact(dir.path(), OutputKind::Apng, 400),
+        ];
+        let kind = |p: Option<(&Artifact, bool)>| p.map(|(a, small)| (a.kind, small));
+        assert_eq!(kind(pick(&both, 10_000)), Some((OutputKind::Mp4, false)));
+        assert_eq!(kind(pick(&both, 4_999)), Some((OutputKind::Apng, true)));
+        assert_eq!(kind(pick(&both, 399)), None);
+        std::fs::remove_file(&both[0].path).expect("remove");
+        assert_eq!(
+            kind(pick(&both, 10_000)),
+            Some((OutputKind::Apng, true)),
+            "a cleaned-up file is not offered"
+        );
+        assert_eq!(kind(pick(&[], 10_000)), None);
     }
 }
