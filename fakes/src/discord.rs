@@ -73,9 +73,14 @@ impl Call {
         self.body.get("content").and_then(Value::as_str)
     }
 
-    /// Every button's `custom_id` in the call's components.
+    /// Every button's `custom_id` in the call's components (of a message, or of an
+    /// interaction callback's `data`).
     pub fn custom_ids(&self) -> Vec<String> {
-        self.body["components"]
+        let components = match self.body.get("components") {
+            Some(components) => components,
+            None => &self.body["data"]["components"],
+        };
+        components
             .as_array()
             .into_iter()
             .flatten()

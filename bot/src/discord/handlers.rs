@@ -26,6 +26,8 @@ const PICTURE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/webp", "imag
 const PICTURE_MAX_BYTES: u64 = 8 * 1024 * 1024;
 /// Sides a picture may have, in pixels.
 const PICTURE_SIDES: (u32, u32) = (64, 4096);
+/// Discord's limit on a message's text, in characters.
+const MESSAGE_MAX: usize = 2000;
 /// Discord's cap on autocomplete choices.
 const CHOICES_MAX: usize = 25;
 
@@ -63,9 +65,15 @@ async fn respond(
 fn private(text: &str) -> CreateInteractionResponse {
     CreateInteractionResponse::Message(
         CreateInteractionResponseMessage::new()
-            .content(text)
+            .content(fit(text))
             .ephemeral(true),
     )
+}
+
+/// Discord refuses a message over 2000 characters (a long /styles list with many custom
+/// presets could reach it), so longer texts are cut rather than lost.
+pub(crate) fn fit(text: &str) -> String {
+    texts::shorten(text, MESSAGE_MAX)
 }
 
 /// "Thinking…" in a new public message, to be edited with the result.
@@ -120,7 +128,7 @@ async fn command(app: &Arc<App>, http: &Arc<Http>, cmd: &CommandInteraction) {
         "settings" => match actions::settings(engine, &user).await {
             Ok(text) => {
                 let message = CreateInteractionResponseMessage::new()
-                    .content(text)
+                    .content(fit(&text))
                     .components(rows(&actions::settings_buttons()))
                     .ephemeral(true);
                 let response = CreateInteractionResponse::Message(message);
@@ -139,7 +147,7 @@ async fn command(app: &Arc<App>, http: &Arc<Http>, cmd: &CommandInteraction) {
                 let buttons: Vec<Vec<(String, Action)>> =
                     numbered.chunks(4).map(<[_]>::to_vec).collect();
                 let message = CreateInteractionResponseMessage::new()
-                    .content(text)
+                    .content(fit(&text))
                     .components(rows(&buttons))
                     .ephemeral(true);
                 let response = CreateInteractionResponse::Message(message);
@@ -307,7 +315,7 @@ async fn component(app: &Arc<App>, http: &Arc<Http>, press: &ComponentInteractio
             let summary = actions::settings(engine, &user).await.unwrap_or_default();
             // The settings message itself shows the new values.
             let message = CreateInteractionResponseMessage::new()
-                .content(format!("{changed}\n\n{summary}"))
+                .content(fit(&format!("{changed}\n\n{summary}")))
                 .components(rows(&actions::settings_buttons()));
             respond(
                 app,
@@ -460,5 +468,13 @@ mod tests {
             })
         );
         assert!(animate(None).contains("PNG, JPEG, WebP or GIF"));
+    }
+
+    #[test]
+    fn long_texts_are_cut_to_what_discord_takes() {
+        assert_eq!(fit("short"), "short");
+        let long = fit(&"x".repeat(5000));
+        assert_eq!(long.chars().count(), MESSAGE_MAX);
+        assert!(long.ends_with('…'));
     }
 }

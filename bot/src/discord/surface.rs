@@ -13,6 +13,7 @@ use serenity::all::{
 };
 use tracing::warn;
 
+use super::handlers::fit;
 use super::{App, net};
 
 /// Waits before retrying an edit Discord refused with 429.
@@ -104,7 +105,7 @@ impl InteractionSurface {
     /// Replaces the response's text (and nothing else).
     pub async fn say(&self, text: &str) {
         if let Err(e) = self
-            .apply(EditInteractionResponse::new().content(text))
+            .apply(EditInteractionResponse::new().content(fit(text)))
             .await
         {
             warn!(user = %self.user, error = %e, "could not answer");
@@ -187,12 +188,12 @@ impl Surface for InteractionSurface {
     type Status = ();
 
     async fn post(&self, text: &str) -> Result<(), SurfaceError> {
-        self.apply(EditInteractionResponse::new().content(text))
+        self.apply(EditInteractionResponse::new().content(fit(text)))
             .await
     }
 
     async fn edit(&self, _status: &(), text: &str) -> Result<(), SurfaceError> {
-        self.apply(EditInteractionResponse::new().content(text))
+        self.apply(EditInteractionResponse::new().content(fit(text)))
             .await
     }
 
