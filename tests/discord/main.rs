@@ -262,6 +262,17 @@ async fn the_discord_bot_end_to_end() {
     fake.fill_stickers(GUILD, STICKER_SLOTS - 1);
     let press = fake.press(GUILD, &alice, &token, &format!("pk:{job}"));
     edit_saying(&fake, &serve, &press, "sticker slots are full").await;
+    // A file Discord refuses is reported as such.
+    fake.fail_next(
+        "/stickers",
+        Failure {
+            status: 400,
+            code: 50045,
+            message: "File uploaded exceeds the maximum size".into(),
+        },
+    );
+    let press = fake.press(GUILD, &alice, &token, &format!("pk:{job}"));
+    edit_saying(&fake, &serve, &press, "Discord refused this sticker's file").await;
 
     // Full clip, pressed by an admin: the clip again, as a new message.
     let admin = Member::new(ADMIN, "admin");
