@@ -1,16 +1,17 @@
-//! The Discord bot: serenity 0.12 on the gateway (no intents: interactions always arrive),
-//! slash commands registered in one guild (instant) or globally, and the shared command
-//! layer for everything it says.
+//! The Discord bot: serenity 0.12 on the gateway (no intents: interactions always arrive) or
+//! behind an HTTP interactions endpoint (`endpoint`), slash commands registered in one
+//! guild (instant) or globally, and the shared command layer for everything it says.
 //!
-//! [`start`] checks the token with `GET /users/@me`, connects the gateway and waits for
-//! READY, then registers the commands; the returned [`Running`] stops intake and then lets
-//! jobs that are being delivered finish.
+//! [`start`] checks the token with `GET /users/@me`; on the gateway it then connects and
+//! waits for READY, which registers the commands; as an endpoint it checks the public key
+//! against the application, listens, and registers. The returned [`Running`] stops intake and
+//! then lets jobs that are being delivered finish.
 //!
 //! `discord.proxy_url` replaces Discord's REST base (a rate-limit proxy, or a local fake in
 //! tests). serenity sends requests through a proxy only with its own ratelimiter turned off,
 //! so behind a proxy nothing in this process honours Discord's per-route buckets: the proxy
 //! must. Progress edits are paced per job and spaced across jobs here either way (see
-//! [`net::EditGate`]).
+//! [`EditGate`]).
 
 mod commands;
 mod endpoint;
@@ -284,7 +285,7 @@ impl Running {
     }
 }
 
-/// Checks the token, connects the gateway and waits for READY.
+/// Checks the token, then starts the gateway or the interactions endpoint.
 pub async fn start(engine: Engine, config: Config) -> Result<Running, DiscordError> {
     let redactor = Redactor::new(&config.token);
     let mut builder = HttpBuilder::new(config.token.expose_secret());
