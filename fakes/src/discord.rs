@@ -162,8 +162,10 @@ struct Inner {
     calls: Vec<Call>,
     /// Gateway opcodes received, in order (2 = IDENTIFY, 1 = heartbeat).
     gateway_ops: Vec<u64>,
-    /// Set once a session has identified; injected events wait for it.
-    ready: bool,
+    /// Sessions identified (or resumed) and taking events now.
+    live: u32,
+    /// Sessions that got READY or RESUMED so far.
+    sessions: u64,
     gateway_url: String,
     /// The text of the original response (and follow-ups) per interaction token.
     messages: HashMap<String, Value>,
@@ -273,7 +275,39 @@ impl FakeDiscord {
 
     /// Whether a gateway session has identified and got READY.
     pub fn ready(&self) -> bool {
-        self.state().ready
+        self.state().live > 0
+    }
+
+    /// Sessions that got READY or RESUMED so far.
+    pub fn sessions(&self) -> u64 {
+        self.state().sessions
+    }
+
+    /// Closes every gateway session with code 4000, after which a client resumes.
+    pub fn disconnect(&self) {
+        let _ = self
+            .shared
+            .events
+            .send((gateway::CLOSE.to_string(), Value::Null));
+    }
+
+    /// Waits until more than `seen` sessions have got READY or RESUMED.
+    pub async fn wait_sessions(&self, seen: u64, limit: Duration) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.shared.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.sessions() > seen {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(format!(
+                    "no new gateway session within {limit:?}; ops seen: {:?}",
+                    self.gateway_ops()
+                ));
+            }
+        }
     }
 
     /// Gateway opcodes the bot sent so far (2 = IDENTIFY, 1 = heartbeat).

@@ -296,6 +296,14 @@ async fn the_discord_bot_end_to_end() {
         clip.content()
     );
 
+    // The gateway drops the connection: the bot resumes and goes on answering.
+    let sessions = fake.sessions();
+    fake.disconnect();
+    fake.wait_sessions(sessions, QUICK)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", serve.log()));
+    assert!(fake.gateway_ops().contains(&6), "RESUME was sent");
+
     // /history lists both, with buttons to get them again.
     let token = fake.command(GUILD, &alice, "history", &[]);
     let call = fake

@@ -1,6 +1,8 @@
 //! The gateway: a plain `ws://` WebSocket server speaking Discord's v10 protocol with JSON
-//! text frames — HELLO, IDENTIFY (token checked, close 4004 when wrong), READY, heartbeat
-//! acks, then the dispatches a test injects.
+//! text frames — HELLO, IDENTIFY (token checked, close 4004 when wrong) answered with READY
+//! or RESUME answered with RESUMED, heartbeat acks, then the dispatches a test injects. A test
+//! can close every session (code 4000, which clients may resume after); events injected while
+//! no session is up are lost, where Discord would replay them on resume.
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -13,6 +15,8 @@ use super::wire::user;
 use super::{APPLICATION_ID, FakeDiscord};
 use crate::Running;
 
+/// Not an event: tells every session to close.
+pub const CLOSE: &str = "__close__";
 /// Short, so a test sees heartbeats; serenity heartbeats at whatever HELLO says.
 const HEARTBEAT_MS: u64 = 2_000;
 
@@ -40,8 +44,8 @@ async fn session(fake: FakeDiscord, stream: TcpStream) {
     if ws.send(text(hello)).await.is_err() {
         return;
     }
-    // IDENTIFY first; heartbeats before it are acked too.
-    loop {
+    // IDENTIFY or RESUME first; heartbeats before them are acked too.
+    let resumed = loop {
         let Some(Ok(message)) = ws.next().await else {
             return;
         };
@@ -53,7 +57,7 @@ async fn session(fake: FakeDiscord, stream: TcpStream) {
         fake.changed();
         match op {
             1 if ws.send(text(json!({"op": 11}))).await.is_err() => return,
-            2 => {
+            2 | 6 => {
                 let token = frame["d"]["token"].as_str().unwrap_or_default();
                 let expected = &fake.shared.token;
                 if token != expected && token != format!("Bot {expected}") {
@@ -64,14 +68,17 @@ async fn session(fake: FakeDiscord, stream: TcpStream) {
                     let _ = ws.send(Message::Close(Some(close))).await;
                     return;
                 }
-                break;
+                break op == 6;
             }
             _ => {}
         }
-    }
+    };
     // Subscribed before READY, so nothing injected after the test saw READY is missed.
     let mut events = fake.shared.events.subscribe();
-    let ready = json!({
+    let ready = if resumed {
+        json!({"op": 0, "t": "RESUMED", "s": 1, "d": {}})
+    } else {
+        json!({
         "op": 0, "t": "READY", "s": 1,
         "d": {
             "v": 10,
@@ -81,11 +88,16 @@ async fn session(fake: FakeDiscord, stream: TcpStream) {
             "resume_gateway_url": fake.state().gateway_url,
             "application": {"id": APPLICATION_ID.to_string(), "flags": 0},
         }
-    });
+        })
+    };
     if ws.send(text(ready)).await.is_err() {
         return;
     }
-    fake.state().ready = true;
+    {
+        let mut state = fake.state();
+        state.live += 1;
+        state.sessions += 1;
+    }
     fake.changed();
     let mut seq = 1u64;
     loop {
@@ -105,6 +117,14 @@ async fn session(fake: FakeDiscord, stream: TcpStream) {
             }
             event = events.recv() => {
                 let Ok((name, data)) = event else { break };
+                if name == CLOSE {
+                    let close = CloseFrame {
+                        code: CloseCode::Library(4000),
+                        reason: "Unknown error.".into(),
+                    };
+                    let _ = ws.send(Message::Close(Some(close))).await;
+                    break;
+                }
                 seq += 1;
                 let dispatch = json!({"op": 0, "t": name, "s": seq, "d": data});
                 if ws.send(text(dispatch)).await.is_err() {
@@ -113,7 +133,10 @@ async fn session(fake: FakeDiscord, stream: TcpStream) {
             }
         }
     }
-    fake.state().ready = false;
+    {
+        let mut state = fake.state();
+        state.live = state.live.saturating_sub(1);
+    }
     fake.changed();
 }
 
