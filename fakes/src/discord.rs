@@ -341,12 +341,12 @@ impl FakeDiscord {
     /// A press of the button `custom_id` under the message the interaction `on_token` got
     /// as its original response. Returns the press's own interaction token.
     pub fn press(&self, guild: u64, member: &Member, on_token: &str, custom_id: &str) -> String {
-        let message = self
-            .state()
-            .messages
-            .get(on_token)
-            .cloned()
-            .unwrap_or_else(|| wire::message(self.next_id(), "", &[], &json!([])));
+        // Read in its own statement: the lock must be released before `next_id` takes it.
+        let stored = self.state().messages.get(on_token).cloned();
+        let message = match stored {
+            Some(message) => message,
+            None => wire::message(self.next_id(), "", &[], &json!([])),
+        };
         let data = json!({"custom_id": custom_id, "component_type": 2});
         self.interaction(guild, member, 3, data, Some(message))
     }

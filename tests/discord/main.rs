@@ -296,6 +296,49 @@ async fn the_discord_bot_end_to_end() {
         clip.content()
     );
 
+    // Two people at once: each job is followed on its own response, and edits from both
+    // keep apart from each other (one shared gate, at most four edits a second).
+    let mark = fake.calls().len();
+    let first = fake.command(
+        GUILD,
+        &alice,
+        "sticker",
+        &[CommandOption::string(
+            "prompt",
+            "rain on a window -duration 3",
+        )],
+    );
+    let second = fake.command(
+        GUILD,
+        &bob,
+        "sticker",
+        &[CommandOption::string(
+            "prompt",
+            "snow on a roof -duration 3",
+        )],
+    );
+    delivery(&fake, &serve, &first).await;
+    delivery(&fake, &serve, &second).await;
+    let edits: Vec<Call> = fake.calls()[mark..]
+        .iter()
+        .filter(|c| c.method == "PATCH")
+        .cloned()
+        .collect();
+    assert!(
+        edits
+            .iter()
+            .any(|c| c.interaction_token() == Some(first.as_str()))
+    );
+    assert!(
+        edits
+            .iter()
+            .any(|c| c.interaction_token() == Some(second.as_str()))
+    );
+    for pair in edits.windows(2) {
+        let gap = pair[1].at.duration_since(pair[0].at);
+        assert!(gap >= Duration::from_millis(200), "edits {gap:?} apart");
+    }
+
     // The gateway drops the connection: the bot resumes and goes on answering.
     let sessions = fake.sessions();
     fake.disconnect();
@@ -312,7 +355,7 @@ async fn the_discord_bot_end_to_end() {
         .unwrap_or_else(|e| panic!("no history: {e}\n{}", serve.log()));
     let text = call.body["data"]["content"].as_str().unwrap_or_default();
     assert!(
-        text.starts_with("Your recent stickers:\n1. a red ball bouncing\n2. a red ball bouncing"),
+        text.starts_with("Your recent stickers:\n1. rain on a window\n2. a red ball bouncing\n3. a red ball bouncing"),
         "{text}"
     );
 

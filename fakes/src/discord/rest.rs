@@ -76,16 +76,18 @@ async fn handle(
             .position(|(part, _)| call.path.contains(part.as_str()));
         at.and_then(|i| state.failures.remove(i)).map(|(_, f)| f)
     };
+    let response = match failure {
+        Some(Failure {
+            status,
+            code,
+            message,
+        }) => error(status, code, &message),
+        None => answer(&fake, &call),
+    };
+    // Only now: a test woken by this call also sees what it changed (the stored message a
+    // button is then pressed on, a created sticker).
     fake.changed();
-    if let Some(Failure {
-        status,
-        code,
-        message,
-    }) = failure
-    {
-        return error(status, code, &message);
-    }
-    answer(&fake, &call)
+    response
 }
 
 /// Reads a JSON or multipart body into a [`Call`].
