@@ -262,6 +262,17 @@ async fn the_discord_bot_end_to_end() {
     fake.fill_stickers(GUILD, STICKER_SLOTS - 1);
     let press = fake.press(GUILD, &alice, &token, &format!("pk:{job}"));
     edit_saying(&fake, &serve, &press, "sticker slots are full").await;
+    // The bot lost the permission since the interaction was sent: Discord's 403 says so.
+    fake.set_bot_permissions(GUILD, 0);
+    let press = fake.press(GUILD, &alice, &token, &format!("pk:{job}"));
+    edit_saying(
+        &fake,
+        &serve,
+        &press,
+        "I don't have the Create Expressions permission",
+    )
+    .await;
+    fake.set_bot_permissions(GUILD, !0);
     // A file Discord refuses is reported as such.
     fake.fail_next(
         "/stickers",
