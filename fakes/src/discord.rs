@@ -23,7 +23,7 @@ mod gateway;
 mod rest;
 mod wire;
 
-pub use wire::{AttachmentMeta, CommandOption, Member};
+pub use wire::{AttachmentMeta, CHANNEL_ID, CommandOption, Member};
 
 /// The bot's application id and user id (Discord uses the same snowflake for both).
 pub const APPLICATION_ID: u64 = 111_111_111_111_111_111;
@@ -177,6 +177,8 @@ struct Inner {
     attachments: HashMap<String, Bytes>,
     /// The application's public key, as `GET /oauth2/applications/@me` reports it.
     verify_key: String,
+    /// Interaction tokens whose webhook no longer works (Discord's 15 minutes are up).
+    expired: std::collections::HashSet<String>,
 }
 
 impl FakeDiscord {
@@ -266,6 +268,12 @@ impl FakeDiscord {
         let key = format!("{}/{name}", self.next_id());
         self.state().attachments.insert(key.clone(), bytes);
         format!("{rest_url}/attachments/{key}")
+    }
+
+    /// Makes the webhook of interaction `token` refuse every call with 401 "Invalid Webhook
+    /// Token", as after Discord's 15 minutes; its first response callback still works.
+    pub fn expire_token(&self, token: &str) {
+        self.state().expired.insert(token.to_string());
     }
 
     /// Sets the public key the application reports (hex), for the interactions endpoint.
@@ -398,12 +406,17 @@ impl FakeDiscord {
         message: Option<Value>,
     ) -> String {
         let (payload, token) = self.payload(guild, member, kind, data, message);
-        // Sent on the gateway to sessions that are READY (tests wait for that first).
+        self.dispatch(payload);
+        token
+    }
+
+    /// Sends an interaction (e.g. from [`FakeDiscord::command_payload`]) as
+    /// `INTERACTION_CREATE` to the sessions that are READY (tests wait for that first).
+    pub fn dispatch(&self, interaction: Value) {
         let _ = self
             .shared
             .events
-            .send(("INTERACTION_CREATE".to_string(), payload));
-        token
+            .send(("INTERACTION_CREATE".to_string(), interaction));
     }
 
     /// Every REST call so far, in order.

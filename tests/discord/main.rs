@@ -14,8 +14,8 @@ use std::time::Duration;
 use loopsmith_engine::media::discord::{MAX_BYTES, MAX_SECS, SIDE};
 use loopsmith_engine::media::inspect::{Container, inspect};
 use loopsmith_fakes::discord::{
-    APPLICATION_ID, AttachmentMeta, CREATE_GUILD_EXPRESSIONS, Call, CommandOption, Failure,
-    FakeDiscord, Member, STICKER_SLOTS,
+    APPLICATION_ID, AttachmentMeta, CHANNEL_ID, CREATE_GUILD_EXPRESSIONS, Call, CommandOption,
+    Failure, FakeDiscord, Member, STICKER_SLOTS,
 };
 use support::*;
 
@@ -307,6 +307,41 @@ async fn the_discord_bot_end_to_end() {
         clip.content()
     );
 
+    // A job that outlived its interaction token (15 minutes in a queue): the clip is posted
+    // in the channel instead, mentioning only the person who asked.
+    let (late, token_of_late) = fake.command_payload(
+        GUILD,
+        &alice,
+        "sticker",
+        &[CommandOption::string(
+            "prompt",
+            "a kite in the wind -duration 4",
+        )],
+    );
+    fake.expire_token(&token_of_late);
+    fake.dispatch(late);
+    let posted = fake
+        .wait_for(RENDER, |calls| {
+            calls.iter().any(|c| {
+                c.is("POST", &format!("/channels/{CHANNEL_ID}/messages"), "") && !c.files.is_empty()
+            })
+        })
+        .await
+        .unwrap_or_else(|e| panic!("no message in the channel: {e}\n{}", serve.log()))
+        .into_iter()
+        .find(|c| c.path.starts_with("/channels/") && !c.files.is_empty())
+        .expect("found above");
+    check_clip(&posted);
+    let text = posted.content().unwrap_or_default();
+    assert!(
+        text.starts_with(&format!("<@{ALICE}> a kite in the wind")),
+        "{text}"
+    );
+    assert_eq!(
+        posted.body["allowed_mentions"]["users"],
+        serde_json::json!([ALICE.to_string()])
+    );
+
     // Two people at once: each job is followed on its own response, and edits from both
     // keep apart from each other (one shared gate, at most four edits a second).
     let mark = fake.calls().len();
@@ -345,10 +380,15 @@ async fn the_discord_bot_end_to_end() {
             .iter()
             .any(|c| c.interaction_token() == Some(second.as_str()))
     );
-    for pair in edits.windows(2) {
+    // The fake sees when a request arrives, not when it was sent: an upload arrives late,
+    // so only gaps after a small JSON edit (which arrives at once) show the spacing.
+    let mut checked = 0;
+    for pair in edits.windows(2).filter(|pair| pair[0].files.is_empty()) {
         let gap = pair[1].at.duration_since(pair[0].at);
         assert!(gap >= Duration::from_millis(200), "edits {gap:?} apart");
+        checked += 1;
     }
+    assert!(checked >= 3, "{checked} gaps checked");
 
     // The gateway drops the connection: the bot resumes and goes on answering.
     let sessions = fake.sessions();
@@ -366,7 +406,7 @@ async fn the_discord_bot_end_to_end() {
         .unwrap_or_else(|e| panic!("no history: {e}\n{}", serve.log()));
     let text = call.body["data"]["content"].as_str().unwrap_or_default();
     assert!(
-        text.starts_with("Your recent stickers:\n1. rain on a window\n2. a red ball bouncing\n3. a red ball bouncing"),
+        text.starts_with("Your recent stickers:\n1. rain on a window\n2. a kite in the wind\n3. a red ball bouncing\n4. a red ball bouncing"),
         "{text}"
     );
 

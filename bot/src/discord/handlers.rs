@@ -16,7 +16,7 @@ use tracing::{debug, error, info, warn};
 use super::App;
 use super::commands::Options;
 use super::stickers::{self, Press};
-use super::surface::{InteractionSurface, rows};
+use super::surface::{InteractionSurface, Origin, rows};
 use crate::command::texts::{self, PictureProblem, TextSetting};
 use crate::command::{Action, actions, follow, parse_with};
 
@@ -84,17 +84,10 @@ fn deferred() -> CreateInteractionResponse {
 fn surface(
     app: &Arc<App>,
     http: &Arc<Http>,
-    token: &str,
+    origin: &Origin,
     user: &UserKey,
-    limit: u32,
 ) -> InteractionSurface {
-    InteractionSurface::new(
-        app.clone(),
-        http.clone(),
-        token.to_string(),
-        user.clone(),
-        limit,
-    )
+    InteractionSurface::new(app.clone(), http.clone(), origin.clone(), user.clone())
 }
 
 /// An engine refusal is the user's to read; a fault of ours is also logged with its chain.
@@ -214,7 +207,13 @@ async fn sticker(
     request.overrides.outputs = Some(vec![OutputKind::Mp4, OutputKind::Apng]);
     // The interaction is the platform event: a replayed one never makes a second job.
     request.origin = Some(format!("di{}", cmd.id));
-    let surface = surface(app, http, &cmd.token, &user, cmd.attachment_size_limit);
+    let origin = Origin {
+        token: cmd.token.clone(),
+        channel: cmd.channel_id,
+        member: cmd.user.id,
+        size_limit: cmd.attachment_size_limit,
+    };
+    let surface = surface(app, http, &origin, &user);
     match app.engine.submit(request).await {
         Ok(submitted) => start_following(app, surface, submitted),
         Err(e) => {
@@ -350,7 +349,12 @@ async fn component(app: &Arc<App>, http: &Arc<Http>, press: &ComponentInteractio
         respond(app, http, id, token, private(&texts::not_yours())).await;
         return;
     }
-    let limit = press.attachment_size_limit;
+    let origin = Origin {
+        token: press.token.clone(),
+        channel: press.channel_id,
+        member: press.user.id,
+        size_limit: press.attachment_size_limit,
+    };
     match action {
         Action::Reroll(_) | Action::Vary(_) => {
             let params = if matches!(action, Action::Reroll(_)) {
@@ -361,7 +365,7 @@ async fn component(app: &Arc<App>, http: &Arc<Http>, press: &ComponentInteractio
             if !respond(app, http, id, token, deferred()).await {
                 return;
             }
-            let surface = surface(app, http, token, &user, limit);
+            let surface = surface(app, http, &origin, &user);
             // The press is the platform event: a replayed one makes no second job.
             let origin = Some(format!("di{id}"));
             match engine.resubmit(user.clone(), origin, params).await {
@@ -391,13 +395,11 @@ async fn component(app: &Arc<App>, http: &Arc<Http>, press: &ComponentInteractio
                 return;
             }
             let text = stickers::create(http, &app.redactor, guild, &record).await;
-            surface(app, http, token, &user, limit).say(&text).await;
+            surface(app, http, &origin, &user).say(&text).await;
         }
         _ => {
             if respond(app, http, id, token, deferred()).await {
-                surface(app, http, token, &user, limit)
-                    .send_clip(&record)
-                    .await;
+                surface(app, http, &origin, &user).send_clip(&record).await;
             }
         }
     }

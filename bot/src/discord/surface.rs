@@ -1,20 +1,27 @@
 //! One interaction as a [`Surface`]: its deferred original response is the status message,
 //! edited with progress and finally given the clip (an H.264 MP4 that plays inline) and the
 //! buttons. The same edits serve slash commands and button presses.
+//!
+//! An interaction token works for 15 minutes. A job that waited longer in the queue can no
+//! longer edit its response, so the clip is then posted in the channel, mentioning whoever
+//! asked; the progress edits in between are skipped.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use loopsmith_engine::protocol::{Artifact, Job, JobId, JobState, OutputKind, UserKey};
 use serenity::all::{
-    Builder, ButtonStyle, CreateActionRow, CreateAttachment, CreateButton, EditInteractionResponse,
-    Http,
+    Builder, ButtonStyle, ChannelId, CreateActionRow, CreateAllowedMentions, CreateAttachment,
+    CreateButton, CreateMessage, EditInteractionResponse, Http, UserId,
 };
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::handlers::fit;
 use super::{App, net};
+use crate::command::texts;
+use crate::command::{Action, Surface, SurfaceError, actions};
 
 /// Waits before retrying an edit Discord refused with 429.
 const RATE_LIMIT_WAITS: [Duration; 3] = [
@@ -22,8 +29,22 @@ const RATE_LIMIT_WAITS: [Duration; 3] = [
     Duration::from_secs(2),
     Duration::from_secs(4),
 ];
-use crate::command::texts;
-use crate::command::{Action, Surface, SurfaceError, actions};
+
+/// Whether Discord refused a webhook call because the interaction token is no longer valid:
+/// "Invalid Webhook Token" (50027) or "Unknown Webhook" (10015).
+fn token_expired(e: &serenity::Error) -> bool {
+    matches!(net::discord_code(e), Some((_, 50027 | 10015)))
+}
+
+/// Where an interaction came from, for answering it.
+#[derive(Debug, Clone)]
+pub(crate) struct Origin {
+    pub token: String,
+    pub channel: ChannelId,
+    pub member: UserId,
+    /// The interaction's `attachment_size_limit`: the largest file this channel takes.
+    pub size_limit: u32,
+}
 
 /// The buttons under a delivered clip; the job id rides in each `custom_id`, so they keep
 /// working after a restart.
@@ -52,30 +73,71 @@ pub(crate) fn rows(rows: &[Vec<(String, Action)>]) -> Vec<CreateActionRow> {
 pub(crate) struct InteractionSurface {
     app: Arc<App>,
     http: Arc<Http>,
-    token: String,
+    origin: Origin,
     user: UserKey,
-    /// The interaction's `attachment_size_limit`: the largest file this channel takes.
     size_limit: u64,
     /// What the delivered response says, so the final status edit keeps the caption.
     delivered: std::sync::Mutex<String>,
+    /// Set once Discord says the interaction token is no longer valid.
+    expired: AtomicBool,
 }
 
 impl InteractionSurface {
-    pub fn new(
-        app: Arc<App>,
-        http: Arc<Http>,
-        token: String,
-        user: UserKey,
-        size_limit: u32,
-    ) -> Self {
+    pub fn new(app: Arc<App>, http: Arc<Http>, origin: Origin, user: UserKey) -> Self {
         InteractionSurface {
             app,
             http,
-            token,
+            size_limit: u64::from(origin.size_limit),
+            origin,
             user,
-            size_limit: u64::from(size_limit),
             delivered: std::sync::Mutex::new(texts::discord_delivered()),
+            expired: AtomicBool::new(false),
         }
+    }
+
+    fn expired(&self) -> bool {
+        self.expired.load(Ordering::Relaxed)
+    }
+
+    /// An edit that may be skipped once the token has expired (progress and status lines).
+    async fn update(&self, text: &str) -> Result<(), SurfaceError> {
+        if self.expired() {
+            return Ok(());
+        }
+        match self
+            .apply(EditInteractionResponse::new().content(fit(text)))
+            .await
+        {
+            Err(_) if self.expired() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// A new message in the interaction's channel, mentioning the person it is for: what is
+    /// left when the interaction token has expired.
+    async fn post_in_channel(
+        &self,
+        text: &str,
+        file: Option<CreateAttachment>,
+        job: Option<JobId>,
+    ) -> Result<(), SurfaceError> {
+        self.app.gate.wait().await;
+        let member = self.origin.member;
+        let mut message = CreateMessage::new()
+            .content(fit(&format!("<@{member}> {text}")))
+            .allowed_mentions(CreateAllowedMentions::new().users([member]));
+        if let Some(file) = file {
+            message = message.add_file(file);
+        }
+        if let Some(job) = job {
+            message = message.components(buttons(job));
+        }
+        self.origin
+            .channel
+            .send_message(self.http.as_ref(), message)
+            .await
+            .map(|_| info!(user = %self.user, "answered in the channel: the interaction had expired"))
+            .map_err(|e| self.fail("posting in the channel", &e))
     }
 
     fn fail(&self, what: &str, e: &serenity::Error) -> SurfaceError {
@@ -89,8 +151,16 @@ impl InteractionSurface {
         let mut waits = RATE_LIMIT_WAITS.iter();
         loop {
             self.app.gate.wait().await;
-            match edit.clone().execute(self.http.as_ref(), &self.token).await {
+            match edit
+                .clone()
+                .execute(self.http.as_ref(), &self.origin.token)
+                .await
+            {
                 Ok(_) => return Ok(()),
+                Err(e) if token_expired(&e) => {
+                    self.expired.store(true, Ordering::Relaxed);
+                    return Err(self.fail("the interaction token has expired", &e));
+                }
                 Err(e) => match (net::discord_code(&e), waits.next()) {
                     (Some((429, _)), Some(wait)) => {
                         warn!(user = %self.user, wait_ms = wait.as_millis() as u64, "Discord asked us to slow down; waiting");
@@ -102,12 +172,19 @@ impl InteractionSurface {
         }
     }
 
-    /// Replaces the response's text (and nothing else).
+    /// Replaces the response's text (and nothing else), or posts it in the channel when the
+    /// interaction has expired.
     pub async fn say(&self, text: &str) {
-        if let Err(e) = self
-            .apply(EditInteractionResponse::new().content(fit(text)))
-            .await
-        {
+        let mut result = Ok(());
+        if !self.expired() {
+            result = self
+                .apply(EditInteractionResponse::new().content(fit(text)))
+                .await;
+        }
+        if self.expired() {
+            result = self.post_in_channel(text, None, None).await;
+        }
+        if let Err(e) = result {
             warn!(user = %self.user, error = %e, "could not answer");
         }
     }
@@ -149,11 +226,18 @@ impl InteractionSurface {
             .delivered
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = content.clone();
-        let edit = EditInteractionResponse::new()
-            .content(content)
-            .new_attachment(attachment)
-            .components(buttons(job.id));
-        self.apply(edit).await
+        if !self.expired() {
+            let edit = EditInteractionResponse::new()
+                .content(content.clone())
+                .new_attachment(attachment.clone())
+                .components(buttons(job.id));
+            match self.apply(edit).await {
+                Err(_) if self.expired() => {}
+                other => return other,
+            }
+        }
+        self.post_in_channel(&content, Some(attachment), Some(job.id))
+            .await
     }
 }
 
@@ -188,13 +272,11 @@ impl Surface for InteractionSurface {
     type Status = ();
 
     async fn post(&self, text: &str) -> Result<(), SurfaceError> {
-        self.apply(EditInteractionResponse::new().content(fit(text)))
-            .await
+        self.update(text).await
     }
 
     async fn edit(&self, _status: &(), text: &str) -> Result<(), SurfaceError> {
-        self.apply(EditInteractionResponse::new().content(fit(text)))
-            .await
+        self.update(text).await
     }
 
     async fn working(&self) -> Result<(), SurfaceError> {

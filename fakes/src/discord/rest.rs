@@ -70,6 +70,15 @@ async fn handle(
     let failure = {
         let mut state = fake.state();
         state.calls.push(call.clone());
+        let expired = call.path.starts_with("/webhooks/")
+            && call
+                .interaction_token()
+                .is_some_and(|t| state.expired.contains(t));
+        if expired {
+            drop(state);
+            fake.changed();
+            return error(401, 50027, "Invalid Webhook Token");
+        }
         let at = state
             .failures
             .iter()
@@ -187,6 +196,10 @@ fn answer(fake: &FakeDiscord, call: &Call) -> Response {
             let message = edited(old, next, call);
             state.messages.insert(token.to_string(), message.clone());
             ok(message)
+        }
+        ("POST", ["channels", _, "messages"]) => {
+            let id = fake.next_id();
+            ok(edited(None, id, call))
         }
         ("POST", ["webhooks", _, _]) => {
             let id = fake.next_id();
