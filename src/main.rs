@@ -80,6 +80,21 @@ fn run(cli: Cli, tap: loopsmith_engine::control::LogTap) -> Result<(), Failure> 
 
 pub use loopsmith_engine::error_chain;
 
+/// Caps serenity's own logging whatever LOOPSMITH_LOG asks for: its HTTP spans record each
+/// request's route with the interaction token in it (valid 15 minutes for editing and
+/// following up that interaction), and its gateway logs an undecodable event's whole text,
+/// tokens included. Its other warnings and errors carry no secrets and stay.
+fn without_secrets(filter: tracing_subscriber::EnvFilter) -> tracing_subscriber::EnvFilter {
+    [
+        "serenity=warn",
+        "serenity::http=error",
+        "serenity::gateway::ws=off",
+    ]
+    .into_iter()
+    .filter_map(|d| d.parse().ok())
+    .fold(filter, |filter, directive| filter.add_directive(directive))
+}
+
 /// Logs go to stderr, filtered by LOOPSMITH_LOG (e.g. `info`, `loopsmith_engine=debug`).
 fn init_logging(tap: Option<&loopsmith_engine::control::LogTap>) {
     use tracing_subscriber::Layer;
@@ -87,8 +102,10 @@ fn init_logging(tap: Option<&loopsmith_engine::control::LogTap>) {
     use tracing_subscriber::util::SubscriberInitExt;
 
     let filter = || {
-        tracing_subscriber::EnvFilter::try_from_env("LOOPSMITH_LOG")
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+        without_secrets(
+            tracing_subscriber::EnvFilter::try_from_env("LOOPSMITH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
     };
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
@@ -97,8 +114,10 @@ fn init_logging(tap: Option<&loopsmith_engine::control::LogTap>) {
     // Attached consoles see `info` and up unless LOOPSMITH_LOG says otherwise.
     let _ = match tap {
         Some(tap) => {
-            let console_filter = tracing_subscriber::EnvFilter::try_from_env("LOOPSMITH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            let console_filter = without_secrets(
+                tracing_subscriber::EnvFilter::try_from_env("LOOPSMITH_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            );
             registry
                 .with(tap.layer().with_filter(console_filter))
                 .try_init()

@@ -1,6 +1,6 @@
 //! `loopsmith serve`: the engine, the control socket the operator console attaches to, the
-//! Telegram bot when it is enabled, and the metrics endpoint when it is enabled — until SIGINT
-//! or SIGTERM.
+//! Telegram and Discord bots when they are enabled, and the metrics endpoint when it is
+//! enabled — until SIGINT or SIGTERM.
 //!
 //! Shutdown order: intake stops (no new updates), paid remote requests are told to survive,
 //! running jobs get `engine.shutdown_grace_secs`, finished stickers get a moment to reach their
@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use loopsmith_bot::telegram;
+use loopsmith_bot::{discord, telegram};
 use loopsmith_config::{Secrets, Settings};
 use loopsmith_engine::control::{self, Control, LogTap, TOKEN_ENV};
 use loopsmith_engine::media::MediaEncoder;
@@ -36,6 +36,17 @@ pub fn run(settings: &Settings, tap: LogTap) -> Result<(), Failure> {
         (true, None) => {
             return Err(Failure::Input(
                 "telegram.enabled is true but TELEGRAM_BOT_TOKEN is not set (environment or \
+                 engine.secrets_file)."
+                    .into(),
+            ));
+        }
+    };
+    let discord_token = match (settings.discord.enabled, secrets.discord_token.clone()) {
+        (false, _) => None,
+        (true, Some(token)) => Some(token),
+        (true, None) => {
+            return Err(Failure::Input(
+                "discord.enabled is true but DISCORD_TOKEN is not set (environment or \
                  engine.secrets_file)."
                     .into(),
             ));
@@ -134,6 +145,30 @@ pub fn run(settings: &Settings, tap: LogTap) -> Result<(), Failure> {
             }
             None => None,
         };
+        let mut discord_bot = match discord_token {
+            Some(token) => {
+                let config = discord::Config::new(&settings.discord, token);
+                match discord::start(engine.clone(), config).await {
+                    Ok(bot) => {
+                        match bot.endpoint() {
+                            Some(addr) => eprintln!(
+                                "Discord bot is answering interactions posted to http://{addr}"
+                            ),
+                            None => eprintln!("Discord bot is answering on the gateway"),
+                        }
+                        Some(bot)
+                    }
+                    Err(e) => {
+                        if let Some(mut bot) = bot {
+                            bot.stop_intake().await;
+                        }
+                        stop(&engine, &closing, Duration::ZERO).await;
+                        return Err(Failure::Runtime(anyhow::anyhow!(e)));
+                    }
+                }
+            }
+            None => None,
+        };
         eprintln!(
             "loopsmith is serving; the console attaches at {}",
             settings.control.socket.display()
@@ -147,13 +182,25 @@ pub fn run(settings: &Settings, tap: LogTap) -> Result<(), Failure> {
         if let Some(bot) = bot.as_mut() {
             bot.stop_intake().await;
         }
+        if let Some(bot) = discord_bot.as_mut() {
+            bot.stop_intake().await;
+        }
         // Before the engine interrupts anything: a paid request must survive for the next start.
         stopping.cancel();
         let grace = Duration::from_secs(settings.engine.shutdown_grace_secs);
         let stopped = engine.shutdown(grace).await;
-        if let Some(bot) = bot {
-            bot.finish(DELIVERY_GRACE).await;
-        }
+        // Both bots deliver at once, within the same grace.
+        let telegram_done = async {
+            if let Some(bot) = bot {
+                bot.finish(DELIVERY_GRACE).await;
+            }
+        };
+        let discord_done = async {
+            if let Some(bot) = discord_bot {
+                bot.finish(DELIVERY_GRACE).await;
+            }
+        };
+        tokio::join!(telegram_done, discord_done);
         closing.cancel();
         let _ = control_task.await;
         if let Some(task) = metrics_task {

@@ -10,5 +10,5 @@ pub mod texts;
 
 pub use actions::{Action, Setting};
 pub use input::{Command, Read};
-pub use options::{OptionError, Parsed, parse};
+pub use options::{OptionError, Parsed, parse, parse_with};
 pub use progress::{EventSource, Outcome, Pacing, Surface, SurfaceError, follow};

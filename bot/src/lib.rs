@@ -1,5 +1,6 @@
-//! Chat surfaces: Telegram (teloxide) over one shared command layer ([`command`]), which the
-//! Discord adapter will reuse.
+//! Chat surfaces: Telegram (teloxide) and Discord (serenity) over one shared command layer
+//! ([`command`]).
 
 pub mod command;
+pub mod discord;
 pub mod telegram;

@@ -274,3 +274,63 @@ fn command_and_button_texts() {
         .collect();
     insta::assert_snapshot!(all.join("\n"));
 }
+
+/// The texts only the Discord bot sends; the rest are shared with Telegram above.
+#[test]
+fn discord_texts() {
+    use loopsmith_bot::command::texts::{PictureProblem, ServerStickerProblem};
+    let mut lines: Vec<(String, String)> = vec![
+        ("delivered".into(), texts::discord_delivered()),
+        (
+            "caption".into(),
+            texts::clip_caption("a red ball bouncing", 42),
+        ),
+        ("too big".into(), texts::clip_too_big(10 * 1024 * 1024)),
+        ("added".into(), texts::server_sticker_added("a red ball")),
+        ("animate".into(), texts::animate_unsupported(640, 480)),
+    ];
+    for problem in [
+        ServerStickerProblem::NotInServer,
+        ServerStickerProblem::MemberLacksPermission,
+        ServerStickerProblem::BotLacksPermission,
+        ServerStickerProblem::SlotsFull,
+        ServerStickerProblem::TooBig,
+        ServerStickerProblem::Gone,
+        ServerStickerProblem::Other,
+    ] {
+        lines.push((
+            format!("sticker {problem:?}"),
+            texts::server_sticker_problem(problem),
+        ));
+    }
+    for problem in [
+        PictureProblem::NotAPicture(Some("application/pdf".into())),
+        PictureProblem::NotAPicture(None),
+        PictureProblem::TooLarge {
+            bytes: 9 * 1024 * 1024,
+            max: 8 * 1024 * 1024,
+        },
+        PictureProblem::BadSize {
+            width: 20,
+            height: 5000,
+        },
+    ] {
+        lines.push((
+            format!("picture {problem:?}"),
+            texts::picture_problem(&problem),
+        ));
+    }
+    let buttons: Vec<String> = loopsmith_bot::command::actions::discord_sticker_buttons(
+        loopsmith_engine::protocol::JobId(7),
+    )
+    .concat()
+    .into_iter()
+    .map(|(label, action)| format!("{label} = {}", action.encode()))
+    .collect();
+    lines.push(("buttons".into(), buttons.join("\n")));
+    let all: Vec<String> = lines
+        .into_iter()
+        .map(|(name, text)| format!("{name}:\n{text}\n"))
+        .collect();
+    insta::assert_snapshot!(all.join("\n"));
+}

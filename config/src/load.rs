@@ -405,6 +405,33 @@ impl Settings {
                 "empty, or an http:// or https:// URL",
             )
         })?;
+        if !self.discord.interactions_listen.is_empty() {
+            if self
+                .discord
+                .interactions_listen
+                .parse::<std::net::SocketAddr>()
+                .is_err()
+            {
+                return fail(
+                    "discord",
+                    "interactions_listen",
+                    format!("`{}` is not an address", self.discord.interactions_listen),
+                    "empty, or an address such as 127.0.0.1:8444",
+                );
+            }
+            let key = &self.discord.public_key;
+            if key.len() != 64 || !key.chars().all(|c| c.is_ascii_hexdigit()) {
+                // Blamed on the key that was set: public_key is usually just missing.
+                return fail(
+                    "discord",
+                    "interactions_listen",
+                    "it is set, so every request must be verified, but discord.public_key is \
+                     not the application's public key"
+                        .into(),
+                    "empty, or set together with public_key (64 hex characters)",
+                );
+            }
+        }
         if !self.control.tcp.is_empty() {
             // The control port can run the engine; it must never be reachable off the machine.
             match self.control.tcp.parse::<std::net::SocketAddr>() {

@@ -294,6 +294,10 @@ pub struct DiscordSettings {
     pub proxy_url: String,
     /// Guild to register slash commands in (instant); 0 registers them globally.
     pub guild_id: u64,
+    /// Receive interactions over HTTP on this address (e.g. 127.0.0.1:8444, behind the HTTPS proxy that Discord's Interactions Endpoint URL points at) instead of the gateway; empty uses the gateway.
+    pub interactions_listen: String,
+    /// The application's public key (64 hex characters, from the developer portal), which verifies every request to interactions_listen.
+    pub public_key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -156,6 +156,14 @@ fn every_invalid_fixture_names_the_key_the_file_and_what_is_allowed() {
             &["`local` must be a section", "keys enabled, model"],
         ),
         ("bad_aspect", &["`styles.aspect`", "`7:3`", "1:1, 16:9"]),
+        (
+            "unverified_interactions",
+            &[
+                "`discord.interactions_listen`",
+                "discord.public_key",
+                "64 hex characters",
+            ],
+        ),
     ];
     let mut all = String::new();
     for (name, expected) in cases {

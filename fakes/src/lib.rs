@@ -3,6 +3,7 @@
 //! point loopsmith's configured base URL at it, script its answers and read back what it was
 //! sent. Nothing here is linked into the product.
 
+pub mod discord;
 pub mod fal;
 pub mod telegram;
 

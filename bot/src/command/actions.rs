@@ -17,6 +17,7 @@ pub enum Action {
     Reroll(JobId),
     /// Same seed, guidance nudged: a close relative of the sticker.
     Vary(JobId),
+    /// Keep the sticker: in the user's pack on Telegram, as a server sticker on Discord.
     AddToPack(JobId),
     FullClip(JobId),
     /// Send an earlier sticker again (from /history).
@@ -112,6 +113,20 @@ pub fn sticker_buttons(job: JobId) -> Vec<Vec<(String, Action)>> {
             ("🎞 Full clip".to_string(), Action::FullClip(job)),
         ],
     ]
+}
+
+/// The buttons under a clip on Discord: one row (Discord allows five per row); the sticker
+/// is kept as a server sticker there, since Discord has no personal packs.
+pub fn discord_sticker_buttons(job: JobId) -> Vec<Vec<(String, Action)>> {
+    vec![vec![
+        ("🎲 Re-roll".to_string(), Action::Reroll(job)),
+        ("✨ Variation".to_string(), Action::Vary(job)),
+        (
+            "➕ Add as server sticker".to_string(),
+            Action::AddToPack(job),
+        ),
+        ("🎞 Full clip".to_string(), Action::FullClip(job)),
+    ]]
 }
 
 /// The /settings keyboard.

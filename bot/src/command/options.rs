@@ -121,6 +121,13 @@ fn words(text: &str) -> Result<Vec<(String, bool)>, OptionError> {
 
 /// Reads a message as a prompt with options.
 pub fn parse(text: &str) -> Result<Parsed, OptionError> {
+    parse_with(text, &[])
+}
+
+/// Reads a prompt with options plus options given apart from it (Discord's typed slash
+/// command options, as (name, value) with names like `-seed`). One given both ways is
+/// refused as given twice, as it would be in one message.
+pub fn parse_with(text: &str, extra: &[(&str, String)]) -> Result<Parsed, OptionError> {
     let words = words(text)?;
     let mut prompt = Vec::new();
     let mut parsed = Parsed::default();
@@ -159,6 +166,18 @@ pub fn parse(text: &str) -> Result<Parsed, OptionError> {
             });
         }
         apply(&mut parsed.overrides, option, &value.join(" "))?;
+    }
+    for (name, value) in extra {
+        let option = option_name(name).ok_or_else(|| OptionError::Unknown(name.to_string()))?;
+        if seen.contains(&option) {
+            return Err(OptionError::Repeated(option));
+        }
+        seen.push(option);
+        if option == "-speedup" {
+            parsed.overrides.timing = Some(Timing::SpeedUp);
+        } else {
+            apply(&mut parsed.overrides, option, value.trim())?;
+        }
     }
     parsed.prompt = prompt.join(" ");
     request::normalize_prompt(&parsed.prompt)?;
@@ -212,4 +231,37 @@ fn apply(o: &mut Overrides, option: &'static str, value: &str) -> Result<(), Opt
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_given_apart_join_those_in_the_text() {
+        let parsed = parse_with(
+            "a fox -ar 9:16",
+            &[("-seed", "42".into()), ("-neg", "blurry, text".into())],
+        )
+        .expect("valid");
+        assert_eq!(parsed.prompt, "a fox");
+        assert_eq!(parsed.overrides.seed, Some(42));
+        assert_eq!(
+            parsed.overrides.params.negative_prompt.as_deref(),
+            Some("blurry, text")
+        );
+        assert!(parsed.overrides.params.aspect.is_some());
+        assert_eq!(
+            parse_with("a fox -seed 1", &[("-seed", "2".into())]),
+            Err(OptionError::Repeated("-seed"))
+        );
+        assert!(matches!(
+            parse_with("a fox", &[("-motion", "9".into())]),
+            Err(OptionError::Invalid(_))
+        ));
+        assert_eq!(
+            parse_with("a fox", &[("-zoom", "2".into())]),
+            Err(OptionError::Unknown("-zoom".into()))
+        );
+    }
 }

@@ -36,6 +36,11 @@ pub trait Surface: Send + Sync {
     /// fades by itself after a few seconds.
     fn working(&self) -> impl Future<Output = Result<(), SurfaceError>> + Send;
 
+    /// The status line once the files are delivered; platforms whose buttons differ say so.
+    fn delivered_text(&self) -> String {
+        texts::delivered()
+    }
+
     /// Delivers a finished job's files.
     fn deliver(
         &self,
@@ -77,6 +82,15 @@ impl Pacing {
     pub const TELEGRAM: Pacing = Pacing {
         edit_every: Duration::from_secs(2),
         working_every: Duration::from_secs(4),
+    };
+
+    /// Discord: the interaction webhook bucket is undocumented and serenity keys every
+    /// `@original` edit to one bucket per application, so each job edits at most every 1.5 s
+    /// (the adapter also spaces edits across jobs). A deferred response shows "thinking…"
+    /// by itself and there is no typing indicator for it to renew, so `working` is rare.
+    pub const DISCORD: Pacing = Pacing {
+        edit_every: Duration::from_millis(1_500),
+        working_every: Duration::from_secs(3_600),
     };
 }
 
@@ -151,7 +165,7 @@ pub async fn follow<S: Surface, E: EventSource>(
         Some(JobState::Done { artifacts }) => {
             let delivered = surface.deliver(&status, job, &artifacts).await;
             let (text, outcome) = match delivered {
-                Ok(()) => (texts::delivered(), Outcome::Delivered),
+                Ok(()) => (surface.delivered_text(), Outcome::Delivered),
                 Err(e) => {
                     warn!(job = %job, error = %e, "delivery failed");
                     (texts::undelivered(), Outcome::Undelivered(e))

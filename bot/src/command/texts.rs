@@ -432,3 +432,122 @@ pub fn shorten(text: &str, max: usize) -> String {
 pub fn full_clip_caption(secs: f32) -> String {
     format!("The whole {secs} s clip (stickers stop at 3 s).")
 }
+
+// Discord: what differs there (server stickers instead of packs, attachments, upload limits).
+
+/// The status line on Discord once the clip is attached.
+pub fn discord_delivered() -> String {
+    "Here it is! Re-roll it, vary it, add it as a server sticker or get the full clip with the buttons."
+        .to_string()
+}
+
+/// The text above a delivered clip: the prompt and how to make it again.
+pub fn clip_caption(prompt: &str, seed: u32) -> String {
+    format!("{} · seed {seed}", shorten(prompt, 180))
+}
+
+/// The MP4 is over the channel's upload limit, so the sticker version is attached instead.
+pub fn clip_too_big(limit_bytes: u64) -> String {
+    format!(
+        "The clip is larger than this channel allows ({}), so here is the sticker version.",
+        megabytes(limit_bytes)
+    )
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.0} MB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// Why a clip could not become a server sticker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerStickerProblem {
+    /// Pressed in a DM: stickers belong to servers.
+    NotInServer,
+    /// The member who pressed may not create expressions here.
+    MemberLacksPermission,
+    /// The bot may not create expressions here.
+    BotLacksPermission,
+    /// Every sticker slot is taken (Boosts add slots).
+    SlotsFull,
+    /// Discord refused the file's size or shape.
+    TooBig,
+    /// The sticker file is no longer stored.
+    Gone,
+    Other,
+}
+
+pub fn server_sticker_added(name: &str) -> String {
+    format!("Added \"{name}\" to this server's stickers.")
+}
+
+pub fn server_sticker_problem(problem: ServerStickerProblem) -> String {
+    match problem {
+        ServerStickerProblem::NotInServer => {
+            "Server stickers belong to a server; press this in a server channel.".to_string()
+        }
+        ServerStickerProblem::MemberLacksPermission => {
+            "You need the Create Expressions permission in this server to add stickers."
+                .to_string()
+        }
+        ServerStickerProblem::BotLacksPermission => {
+            "I don't have the Create Expressions permission in this server; an admin can grant it."
+                .to_string()
+        }
+        ServerStickerProblem::SlotsFull => {
+            "This server's sticker slots are full. Remove one, or boost the server for more."
+                .to_string()
+        }
+        ServerStickerProblem::TooBig => {
+            "Discord refused this sticker's file (stickers must be 320×320, under 512 KB and 5 s). Re-roll and try the new one."
+                .to_string()
+        }
+        ServerStickerProblem::Gone => {
+            "That sticker is no longer stored here; make a new one to add it.".to_string()
+        }
+        ServerStickerProblem::Other => {
+            "I couldn't add the sticker to this server; please try again.".to_string()
+        }
+    }
+}
+
+/// Why a picture given to /animate was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PictureProblem {
+    /// Not PNG, JPEG, WebP or GIF (the type Discord reports, if any).
+    NotAPicture(Option<String>),
+    TooLarge {
+        bytes: u64,
+        max: u64,
+    },
+    /// Sides outside the accepted range, or unknown.
+    BadSize {
+        width: u32,
+        height: u32,
+    },
+}
+
+pub fn picture_problem(problem: &PictureProblem) -> String {
+    match problem {
+        PictureProblem::NotAPicture(Some(kind)) => {
+            format!("That file is {kind}, not a picture; attach a PNG, JPEG, WebP or GIF.")
+        }
+        PictureProblem::NotAPicture(None) => {
+            "I can't tell what that file is; attach a PNG, JPEG, WebP or GIF.".to_string()
+        }
+        PictureProblem::TooLarge { bytes, max } => format!(
+            "That picture is {}; the most I take is {}.",
+            megabytes(*bytes),
+            megabytes(*max)
+        ),
+        PictureProblem::BadSize { width, height } => format!(
+            "That picture is {width}×{height}; each side must be between 64 and 4096 pixels."
+        ),
+    }
+}
+
+/// /animate with a good picture: no renderer here is conditioned on an image.
+pub fn animate_unsupported(width: u32, height: u32) -> String {
+    format!(
+        "Your {width}×{height} picture looks fine, but none of this bot's renderers can animate a picture yet. Describe it with /sticker instead."
+    )
+}
