@@ -287,7 +287,6 @@ fn discord_texts() {
         ),
         ("too big".into(), texts::clip_too_big(10 * 1024 * 1024)),
         ("added".into(), texts::server_sticker_added("a red ball")),
-        ("animate".into(), texts::animate_unsupported(640, 480)),
     ];
     for problem in [
         ServerStickerProblem::NotInServer,

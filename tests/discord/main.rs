@@ -90,7 +90,7 @@ async fn the_discord_bot_end_to_end() {
     let text = private_answer(&fake, &serve, &token).await;
     assert_eq!(
         text,
-        "That file is application/pdf, not a picture; attach a PNG, JPEG, WebP or GIF."
+        "I take PNG, JPEG or WebP pictures; that file is application/pdf."
     );
 
     // Options typed apart from the prompt are checked like inline ones.

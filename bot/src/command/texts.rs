@@ -513,7 +513,7 @@ pub fn server_sticker_problem(problem: ServerStickerProblem) -> String {
 /// Why a picture given to /animate was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PictureProblem {
-    /// Not PNG, JPEG, WebP or GIF (the type Discord reports, if any).
+    /// Not PNG, JPEG or WebP (the type Discord reports, if any).
     NotAPicture(Option<String>),
     TooLarge {
         bytes: u64,
@@ -529,10 +529,10 @@ pub enum PictureProblem {
 pub fn picture_problem(problem: &PictureProblem) -> String {
     match problem {
         PictureProblem::NotAPicture(Some(kind)) => {
-            format!("That file is {kind}, not a picture; attach a PNG, JPEG, WebP or GIF.")
+            format!("I take PNG, JPEG or WebP pictures; that file is {kind}.")
         }
         PictureProblem::NotAPicture(None) => {
-            "I can't tell what that file is; attach a PNG, JPEG, WebP or GIF.".to_string()
+            "I can't tell what that file is; attach a PNG, JPEG or WebP.".to_string()
         }
         PictureProblem::TooLarge { bytes, max } => format!(
             "That picture is {}; the most I take is {}.",
@@ -543,11 +543,4 @@ pub fn picture_problem(problem: &PictureProblem) -> String {
             "That picture is {width}×{height}; each side must be between 64 and 4096 pixels."
         ),
     }
-}
-
-/// /animate with a good picture: no renderer here is conditioned on an image.
-pub fn animate_unsupported(width: u32, height: u32) -> String {
-    format!(
-        "Your {width}×{height} picture looks fine, but none of this bot's renderers can animate a picture yet. Describe it with /sticker instead."
-    )
 }

@@ -63,12 +63,8 @@ pub fn all() -> Vec<CreateCommand> {
     let animate = CreateCommand::new("animate")
         .description("bring a picture to life")
         .add_option(
-            CreateCommandOption::new(
-                CommandOptionType::Attachment,
-                "image",
-                "PNG, JPEG, WebP or GIF",
-            )
-            .required(true),
+            CreateCommandOption::new(CommandOptionType::Attachment, "image", "PNG, JPEG or WebP")
+                .required(true),
         )
         .add_option(
             text("prompt", "how it should move")
