@@ -5,6 +5,7 @@
 //!
 //! `endpoint` covers the HTTP interactions endpoint instead of the gateway.
 
+mod animate;
 mod endpoint;
 mod support;
 
