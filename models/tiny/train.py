@@ -84,6 +84,12 @@ MODEL_CONFIG = {
     # prompt (it took the background colour from the noise): the prompt had no short path to
     # the output colour. Weighted by sigma so it fades out where the input shows the colour.
     "text_rgb": True,
+    # Coordinate planes (x, y, frame) appended to the UNet's input (CoordConv, Liu et al.
+    # 2018): a subject's place in frame f of "moving left" is a simple function of these, while
+    # a plain UNet must infer absolute position from padding and time from its motion modules'
+    # attention alone. The canonical-layout run drew the right subject in the right colours by
+    # step 2,800 but kept it still (motion 15%); see README.
+    "coords": True,
 }
 
 
@@ -103,12 +109,13 @@ def build_models(cfg: dict, seed: int = 0):
     u = cfg["unet"]
     ch = tuple(u["block_out_channels"])
     inner = cfg["channels"] * cfg["patch"] ** 2
+    extra = 3 if cfg.get("coords") else 0
     down = tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in u["cross_attn"])
     up = tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(u["cross_attn"]))
     ctx = cfg["text"]["hidden_size"]
     torch.manual_seed(seed + 1)
     unet2d = UNet2DConditionModel(
-        sample_size=cfg["size"] // cfg["patch"], in_channels=inner, out_channels=inner,
+        sample_size=cfg["size"] // cfg["patch"], in_channels=inner + extra, out_channels=inner,
         block_out_channels=ch, layers_per_block=u["layers_per_block"], down_block_types=down,
         up_block_types=up, cross_attention_dim=ctx, attention_head_dim=u["attention_head_dim"],
         norm_num_groups=u["norm_num_groups"], time_cond_proj_dim=ctx)
@@ -117,7 +124,8 @@ def build_models(cfg: dict, seed: int = 0):
                             motion_norm_num_groups=u["norm_num_groups"], **cfg["motion"])
     unet = UNetMotionModel.from_unet2d(unet2d, adapter)
     return text_encoder, PixelDenoiser(unet, cfg["patch"], cfg["channels"], cfg.get("param", "v"),
-                                       text_rgb=cfg.get("text_rgb", False), ctx_dim=ctx)
+                                       text_rgb=cfg.get("text_rgb", False), ctx_dim=ctx,
+                                       coords=bool(cfg.get("coords")))
 
 
 def _pixel_denoiser_class():
@@ -134,8 +142,9 @@ def _pixel_denoiser_class():
         ``sigma = timestep / 1000`` -- so the graph's output is a velocity either way."""
 
         def __init__(self, unet, patch: int, channels: int = 3, param: str = "v",
-                     text_rgb: bool = False, ctx_dim: int = 64):
+                     text_rgb: bool = False, ctx_dim: int = 64, coords: bool = False):
             super().__init__()
+            self.coords = coords
             self.text_rgb = None
             if text_rgb:
                 self.text_rgb = torch.nn.Linear(ctx_dim, channels)
@@ -166,6 +175,14 @@ def _pixel_denoiser_class():
             b, c, f, h, w = sample.shape
             x = sample.reshape(b, c, f, h // p, p, w // p, p).permute(0, 1, 4, 6, 2, 3, 5)
             x = x.reshape(b, c * p * p, f, h // p, w // p)
+            if self.coords:
+                # x, y in [-1, 1] across the patch grid, frame index in [-1, 1]; constants in
+                # the exported graph (the sizes are fixed), broadcast over the batch.
+                gh, gw = h // p, w // p
+                ys = torch.linspace(-1.0, 1.0, gh).view(1, 1, 1, gh, 1).expand(b, 1, f, gh, gw)
+                xs = torch.linspace(-1.0, 1.0, gw).view(1, 1, 1, 1, gw).expand(b, 1, f, gh, gw)
+                ts = torch.linspace(-1.0, 1.0, f).view(1, 1, f, 1, 1).expand(b, 1, f, gh, gw)
+                x = torch.cat([x, xs.to(x.dtype), ys.to(x.dtype), ts.to(x.dtype)], dim=1)
             ctx = encoder_hidden_states
             # global text vector: the mean over tokens of the first frame's copy
             pooled = ctx.reshape(b, f, ctx.shape[1], ctx.shape[2])[:, 0].mean(dim=1)
@@ -185,7 +202,18 @@ def PixelDenoiser(unet, patch: int, channels: int = 3, param: str = "v", **kw): 
 
 
 def load_weights(module, sd: dict) -> None:
-    """load_state_dict that lets a run started before ``text_rgb`` existed gain it."""
+    """load_state_dict that lets a run started before ``text_rgb`` or ``coords`` existed gain
+    them: a missing text_rgb starts at zero, and an input convolution with fewer input channels
+    than the model's is padded with zero weights for the new ones (so the function is unchanged
+    at the switch)."""
+    own = module.state_dict()
+    sd = dict(sd)
+    for k, v in list(sd.items()):
+        if k in own and own[k].shape != v.shape and k.endswith("conv_in.weight") \
+                and own[k].shape[1] > v.shape[1] and own[k].shape[0] == v.shape[0]:
+            pad = own[k].new_zeros(own[k].shape)
+            pad[:, : v.shape[1]] = v
+            sd[k] = pad
     missing, unexpected = module.load_state_dict(sd, strict=False)
     bad = [k for k in missing if not k.startswith("text_rgb.")] + list(unexpected)
     if bad:
@@ -309,12 +337,12 @@ def shift_sigma(sig, shift: float):
 
 
 def batch_for_step(seed: int, step: int, batch: int, drop_prob: float, two_prob: float,
-                   shift: float = 1.0):
+                   shift: float = 1.0, spread: float = 1.0):
     """Clips, captions (some dropped to "") and sigmas/noise for one step; depends only on
     (seed, step). Sigmas: logit-normal, shifted by ``shift`` (as the sampler's sigmas are), and
     10% uniform on [0, 1] after the shift so that every noise level is seen."""
     rng = np.random.default_rng([seed, step])
-    g = D.Generator(0, two_prob=two_prob)
+    g = D.Generator(0, two_prob=two_prob, spread=spread)
     g.rng = rng
     clips, caps, labels = g.batch(batch)
     caps = ["" if rng.random() < drop_prob else c for c in caps]
@@ -413,9 +441,16 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-shift", type=float, default=None, help="default: the model's shift")
     ap.add_argument("--eval-guidance", type=float, default=1.0)
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    ap.add_argument("--spread", type=float, default=0.3,
+                    help="dataset: share of each random position/size range used (canonical "
+                         "layouts below 1; see dataset.trajectory)")
+    ap.add_argument("--fg-weight", type=float, default=4.0,
+                    help="extra loss weight on subject pixels (the subject is ~5%% of a clip, "
+                         "so an unweighted loss is mostly background)")
     ap.add_argument("--aux-weight", type=float, default=0.1,
                     help="weight of the auxiliary caption-classifier loss (0 = off)")
     ap.add_argument("--aux-batch", type=int, default=64, help="captions per step for the aux loss")
+    ap.add_argument("--coords", type=int, default=1, help="1: coordinate input planes (also to a resumed run)")
     ap.add_argument("--text-rgb", type=int, default=1, help="1: add the text->colour path (also to a resumed run)")
     ap.add_argument("--text-rgb-lr", type=float, default=3e-3)
     ap.add_argument("--text-pretrain-steps", type=int, default=600,
@@ -442,12 +477,15 @@ def main(argv=None) -> int:
     if a.shift:
         cfg["shift"] = a.shift
     step, base_elapsed = 0, 0.0
+    rewarm_from = -(10**9)  # no re-warm-up unless the optimiser is reset on resume
     state = None
     if ckpt_path.exists() and not a.fresh:
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         cfg = state["config"]
         if a.text_rgb and not cfg.get("text_rgb"):
             cfg = {**cfg, "text_rgb": True}  # upgrade a resumed run (the new layer starts at 0)
+        if a.coords and not cfg.get("coords"):
+            cfg = {**cfg, "coords": True}  # upgrade: zero weights for the new input planes
     text_encoder, denoiser = build_models(cfg, a.seed)
     modules = [text_encoder, denoiser]
     # text_rgb has its own optimiser (with the aux heads), so older optimiser states still load
@@ -466,8 +504,14 @@ def main(argv=None) -> int:
         ema.load_state_dict(state["ema"])
         if "aux" in state:
             heads.load_state_dict(state["aux"])
-        opt.load_state_dict(state["opt"])
         step, base_elapsed = state["step"], state.get("elapsed_s", 0.0)
+        if state["config"].get("coords") == cfg.get("coords"):
+            opt.load_state_dict(state["opt"])
+        else:
+            # conv_in grew: its moments no longer fit, so the optimiser starts afresh, with a
+            # short warm-up from here.
+            rewarm_from = step
+            print("optimiser state reset (input channels changed)", flush=True)
         print(f"resumed {ckpt_path} at step {step} ({base_elapsed / 60:.1f} min trained)", flush=True)
     for m in modules + ema.shadow + [heads]:
         m.to(device)
@@ -546,7 +590,7 @@ def main(argv=None) -> int:
         if now - start >= budget or (a.max_steps is not None and step >= a.max_steps):
             break
         clips, caps, sig, noise, _ = batch_for_step(a.seed, step, a.batch, a.drop_prob, a.two_prob,
-                                                 float(cfg.get("shift", 1.0)))
+                                                 float(cfg.get("shift", 1.0)), a.spread)
         x0 = torch.from_numpy(clips).to(device)
         eps = torch.from_numpy(noise).to(device)
         s = torch.from_numpy(sig).to(device).view(-1, 1, 1, 1, 1)
@@ -565,7 +609,13 @@ def main(argv=None) -> int:
             target = (xt - x0) / s.clamp(min=a.x0_floor)
         else:
             pred = denoiser(xt, s.view(-1) * 1000.0, ctx)[0]
-        per = (pred - target).pow(2).mean(dim=(1, 2, 3, 4))
+        err = (pred - target).pow(2)
+        if a.fg_weight > 0:
+            # subject pixels: further than 0.3 (in [-1, 1] units) from the clip's median colour
+            med = x0.flatten(2).median(dim=2).values.view(-1, 3, 1, 1, 1)
+            fg = ((x0 - med).pow(2).sum(dim=1, keepdim=True).sqrt() > 0.3).float()
+            err = err * (1 + a.fg_weight * fg)
+        per = err.mean(dim=(1, 2, 3, 4))
         loss = dloss = per.mean()
         if a.aux_weight > 0:
             # plus the caption classifier on a separate batch of captions (no clips: ~10 ms)
@@ -574,7 +624,7 @@ def main(argv=None) -> int:
             al, aacc = aux_loss(heads, aemb, aux_targets(labs, acaps))
             loss = loss + a.aux_weight * al
             aux_acc += np.array(aacc)
-        lr = a.lr * min(1.0, (step + 1) / a.warmup)
+        lr = a.lr * min(1.0, (step + 1) / a.warmup, (step + 1 - rewarm_from) / 100)
         for g in opt.param_groups:
             g["lr"] = lr
         opt.zero_grad(set_to_none=True)
