@@ -2,11 +2,13 @@
 //! diffusers made from the same token ids and initial latents (models/export/make_parity_fixture.py),
 //! for DDIM and Euler-trailing, with and without classifier-free guidance.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use loopsmith_models::bundle::Bundle;
 use loopsmith_models::pipeline::{Generate, Pipeline};
-use loopsmith_models::runtime::{self, Device, DiscoveryOptions, Runtime};
+use loopsmith_models::runtime::Runtime;
 use loopsmith_models::scheduler::SchedulerConfig;
 use serde_json::Value;
 
@@ -23,13 +25,7 @@ fn read_f32(path: &Path) -> Vec<f32> {
 }
 
 fn runtime() -> Runtime {
-    assert!(
-        std::env::var_os("ORT_DYLIB_PATH").is_some(),
-        "ORT_DYLIB_PATH must name libonnxruntime.so.1.31.x (`cargo xtask test` sets it)"
-    );
-    let discovery = runtime::discover(&DiscoveryOptions::standard(None, vec![]));
-    let library = discovery.library().expect("ONNX Runtime found");
-    Runtime::new(&library, Device::Cpu, Some(1)).expect("runtime")
+    common::cpu_runtime(Some(1))
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {

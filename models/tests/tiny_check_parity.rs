@@ -11,7 +11,7 @@ use std::fs::File;
 use std::path::Path;
 
 use serde::Deserialize;
-use tiny_check::{COLOUR_ORDER, Clip, Constants, Expected, check, palette};
+use tiny_check::{COLOUR_ORDER, Clip, Constants, Expected, Named, Subject, check, palette};
 
 #[derive(Deserialize)]
 struct Fixture {
@@ -32,17 +32,6 @@ struct Case {
 struct Label {
     background: Named,
     subject: Subject,
-}
-
-#[derive(Deserialize)]
-struct Named {
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct Subject {
-    colour: String,
-    motion: String,
 }
 
 #[derive(Deserialize)]

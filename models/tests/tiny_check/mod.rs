@@ -38,6 +38,22 @@ pub struct Constants {
     pub spin_iou: f64,
 }
 
+/// A named colour, as eval_prompts.json and the fixture write it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Named {
+    pub name: String,
+}
+
+/// A label's subject, as eval_prompts.json and the fixture write it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Subject {
+    pub colour: String,
+    /// Not checked (README, "Evaluation"); printed in the matrix.
+    #[serde(default)]
+    pub shape: String,
+    pub motion: String,
+}
+
 /// What a clip is checked against.
 #[derive(Debug, Clone)]
 pub struct Expected<'a> {
