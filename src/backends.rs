@@ -1,12 +1,11 @@
 //! The render backends a command builds from settings and secrets, in `engine.backend_order`,
-//! behind the fallback router. `generate` uses it now; `serve` will use the same.
+//! behind the fallback router: `generate`, `serve` and `console --embedded` all build them here.
 //!
 //! Building is in two steps because they need different things: [`plan`] loads the local
 //! model (slow, and it reports a bad model path before anything else happens) and checks that
 //! Pika can run; [`Plan::into_router`] adds Pika, which needs the store for its spend ledger
 //! and its resumable requests.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use loopsmith_config::{PikaSettings, Secrets, Settings};
@@ -169,12 +168,11 @@ fn local_backend(settings: &Settings) -> Result<Result<(LocalBackend, String), S
             "the local backend is disabled (local.enabled = false)".into()
         ));
     }
-    if settings.local.model == "embedded" {
-        return Ok(Err(
-            "the embedded default model is not part of this build yet (point local.model at a model bundle folder)".into(),
-        ));
-    }
-    let bundle = Bundle::open(Path::new(&settings.local.model))
+    let dir = match crate::models::local_model_dir(settings) {
+        Ok(dir) => dir,
+        Err(why) => return Ok(Err(why)),
+    };
+    let bundle = Bundle::open(&dir)
         .map_err(|e| Failure::Input(format!("local.model: {}", error_chain(&e))))?;
     let runtime = crate::models::runtime(settings)?;
     let provider = runtime.provider().to_string();

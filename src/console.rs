@@ -11,19 +11,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use loopsmith_config::Settings;
+use loopsmith_config::{Secrets, Settings};
 use loopsmith_console::client::{BoxStream, Connect, Connecting, Tcp, UnixSocket};
 use loopsmith_console::{Options, run as run_console};
-use loopsmith_engine::control::{BackendInfo, Control, ControlledBackend, LogTap, TOKEN_ENV};
+use loopsmith_engine::control::{Control, LogTap, TOKEN_ENV};
 use loopsmith_engine::media::MediaEncoder;
 use loopsmith_engine::protocol::control::Token;
-use loopsmith_engine::{Backend, Engine, LocalBackend, Router, SledStore};
-use loopsmith_models::bundle::Bundle;
-use loopsmith_models::pipeline::Pipeline;
+use loopsmith_engine::{Engine, SledStore, Store};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use crate::backends::{self, Wanted};
 use crate::cli::ConsoleArgs;
 use crate::{Failure, error_chain};
 
@@ -95,30 +94,32 @@ async fn embedded(
     tap: LogTap,
     operator: Option<String>,
 ) -> Result<(), Failure> {
-    let local = local_backend(settings)?;
-    let store = SledStore::open(&settings.storage.data_dir.join("db")).map_err(|e| {
-        Failure::Runtime(anyhow::anyhow!(
-            "{} (is `loopsmith serve` using this data dir? Then attach with `loopsmith console`)",
-            error_chain(&e)
-        ))
-    })?;
-    let backends = vec![local];
-    let router = Router::new(
-        backends
-            .iter()
-            .map(|b| b.clone() as Arc<dyn Backend>)
-            .collect(),
-        settings.engine.fallback,
+    // The same backends `serve` builds (the local model, then Pika when it is configured), so
+    // the newcomer's path falls back the way the server does.
+    let secrets = Secrets::load(settings, loopsmith_config::process_env())
+        .map_err(|e| Failure::Input(error_chain(&e)))?;
+    let plan = backends::plan(settings, secrets, Wanted::All)?;
+    if plan.is_empty() {
+        return Err(Failure::Unavailable(format!(
+            "`console --embedded` needs a render backend, and {}. Point local.model at a model \
+             bundle folder, or attach to a running `loopsmith serve` with `loopsmith console`.",
+            plan.missing()
+        )));
+    }
+    let store: Arc<dyn Store> = Arc::new(
+        SledStore::open(&settings.storage.data_dir.join("db")).map_err(|e| {
+            Failure::Runtime(anyhow::anyhow!(
+                "{} (is `loopsmith serve` using this data dir? Then attach with `loopsmith console`)",
+                error_chain(&e)
+            ))
+        })?,
     );
-    let engine = Engine::start(
-        settings,
-        Arc::new(store),
-        Arc::new(router),
-        Arc::new(MediaEncoder),
-    )
-    .map_err(|e| Failure::Runtime(anyhow::anyhow!(error_chain(&e))))?;
     let shutdown = CancellationToken::new();
-    let control = Control::new(engine.clone(), backends, tap);
+    let stopping = CancellationToken::new();
+    let built = plan.into_router(settings, store.clone(), stopping.clone())?;
+    let engine = Engine::start(settings, store, built.router, Arc::new(MediaEncoder))
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!(error_chain(&e))))?;
+    let control = Control::new(engine.clone(), built.backends, tap);
     let result = run_console(Options {
         connect: Box::new(InProcess {
             control,
@@ -128,60 +129,15 @@ async fn embedded(
     })
     .await;
     shutdown.cancel();
-    // Running jobs get the configured grace; the rest stay queued for the next start.
+    // A Pika job keeps its paid request for the next start; running local jobs get the
+    // configured grace; the rest stay queued.
+    stopping.cancel();
     let grace = Duration::from_secs(settings.engine.shutdown_grace_secs);
     engine
         .shutdown(grace)
         .await
         .map_err(|e| Failure::Runtime(anyhow::anyhow!(error_chain(&e))))?;
     result.map_err(|e| Failure::Runtime(anyhow::anyhow!("the console failed: {e}")))
-}
-
-/// The local backend from `local.model`, wrapped so the console can pause it. Pika is not
-/// part of this build, so the embedded engine has the local backend or nothing, and nothing
-/// is refused here rather than shown as a console that can never render.
-fn local_backend(settings: &Settings) -> Result<Arc<ControlledBackend>, Failure> {
-    let unavailable = |why: &str| {
-        Failure::Unavailable(format!(
-            "`console --embedded` needs a render backend, and {why}. Point local.model at a \
-             model bundle folder, or attach to a running `loopsmith serve` with `loopsmith console`."
-        ))
-    };
-    if !settings.local.enabled {
-        return Err(unavailable(
-            "the local backend is disabled (local.enabled = false)",
-        ));
-    }
-    if settings.local.model == "embedded" {
-        return Err(unavailable(
-            "the embedded default model is not part of this build yet",
-        ));
-    }
-    let bundle = Bundle::open(Path::new(&settings.local.model))
-        .map_err(|e| Failure::Input(format!("local.model: {}", error_chain(&e))))?;
-    let runtime = crate::models::runtime(settings)?;
-    let provider = runtime.provider().to_string();
-    let pipeline = Pipeline::load(&bundle, runtime)
-        .map_err(|e| Failure::Runtime(anyhow::anyhow!(error_chain(&e))))?;
-    let capacity = settings.local.capacity.max(1);
-    let device = if provider.starts_with("cuda") {
-        "gpu"
-    } else {
-        "cpu"
-    };
-    Ok(ControlledBackend::new(
-        Arc::new(LocalBackend::new(
-            pipeline,
-            provider.clone(),
-            capacity as usize,
-        )),
-        BackendInfo {
-            model: settings.local.model.clone(),
-            provider,
-            device: device.to_string(),
-            capacity,
-        },
-    ))
 }
 
 /// Logs to `<data_dir>/console.log`, never to the terminal; embedded, also to the log tap

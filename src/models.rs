@@ -18,9 +18,10 @@ pub fn run(settings: &Settings, command: ModelsCommand) -> Result<(), Failure> {
                 dirs
             };
             if settings.local.model == "embedded" {
-                println!(
-                    "embedded    not part of this build yet (the default model arrives with the embedded-model work)"
-                );
+                match local_model_dir(settings) {
+                    Ok(dir) => println!("embedded    {}", dir.display()),
+                    Err(why) => println!("embedded    {why}"),
+                }
             }
             let found = bundle::list(&dirs);
             if found.is_empty() {
@@ -67,16 +68,46 @@ pub fn run(settings: &Settings, command: ModelsCommand) -> Result<(), Failure> {
 /// `<data_dir>/models`.
 fn default_dirs(settings: &Settings) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    if settings.local.model != "embedded" {
-        dirs.push(PathBuf::from(&settings.local.model));
+    if let Ok(dir) = local_model_dir(settings) {
+        dirs.push(dir);
     }
     dirs.push(settings.storage.data_dir.join("models"));
     dirs
 }
 
-/// The bundle folder `local.model` names; `None` for the embedded model.
-pub fn configured_bundle(settings: &Settings) -> Option<PathBuf> {
-    (settings.local.model != "embedded").then(|| PathBuf::from(&settings.local.model))
+/// The bundle folder `local.model` names; for `embedded`, where the model that ships with
+/// loopsmith is installed, or why it cannot be found.
+pub fn local_model_dir(settings: &Settings) -> Result<PathBuf, String> {
+    if settings.local.model != "embedded" {
+        return Ok(PathBuf::from(&settings.local.model));
+    }
+    let candidates = embedded_candidates();
+    candidates
+        .iter()
+        .find(|dir| dir.join("model.toml").is_file())
+        .cloned()
+        .ok_or_else(|| {
+            let looked: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
+            format!(
+                "the embedded model is not installed (looked in {}); point local.model at a model bundle folder",
+                looked.join(", ")
+            )
+        })
+}
+
+/// Where the embedded model may be: beside an installed binary, the container image's folder,
+/// and the checkout this binary was built from (so `cargo run` works with no set-up).
+fn embedded_candidates() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+    {
+        dirs.push(exe_dir.join("../share/loopsmith/models/tiny/bundle"));
+    }
+    dirs.push(PathBuf::from("/opt/loopsmith/models/tiny/bundle"));
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny/bundle"));
+    dirs
 }
 
 fn open(dir: &Path) -> Result<Bundle, Failure> {

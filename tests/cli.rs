@@ -61,7 +61,7 @@ fn gen_config_prints_the_committed_example() {
 }
 
 #[test]
-fn generate_checks_the_request_then_says_plainly_that_no_backend_exists_yet() {
+fn generate_checks_the_request_then_says_plainly_when_no_backend_exists() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = loopsmith(&["generate", "   "], dir.path());
     assert_eq!(out.status.code(), Some(2));
@@ -88,15 +88,20 @@ fn generate_checks_the_request_then_says_plainly_that_no_backend_exists_yet() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("cannot tell the sticker format from `s.jpg`"));
 
-    let out = loopsmith(
-        &[
+    // With the local model off and no Pika, nothing can render: said plainly, exit 3.
+    let out = Command::new(env!("CARGO_BIN_EXE_loopsmith"))
+        .args([
             "generate",
             "a red ball bouncing on a blue background",
             "--out",
             "s.webm",
-        ],
-        dir.path(),
-    );
+        ])
+        .current_dir(dir.path())
+        .env_remove("LOOPSMITH_CONFIG")
+        .env_remove("FAL_KEY")
+        .env("LOOPSMITH_LOCAL__ENABLED", "false")
+        .output()
+        .expect("the binary runs");
     assert_eq!(out.status.code(), Some(3));
     let stderr = text(&out.stderr);
     assert!(
@@ -114,7 +119,14 @@ fn generate_checks_the_request_then_says_plainly_that_no_backend_exists_yet() {
 fn later_capabilities_refuse_with_exit_code_3() {
     let dir = tempfile::tempdir().expect("tempdir");
     // `console` exists now; tests/console.rs covers how it starts and refuses.
-    let out = loopsmith(&["serve"], dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_loopsmith"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_remove("LOOPSMITH_CONFIG")
+        .env_remove("FAL_KEY")
+        .env("LOOPSMITH_LOCAL__ENABLED", "false")
+        .output()
+        .expect("the binary runs");
     assert_eq!(out.status.code(), Some(3));
     assert!(text(&out.stderr).starts_with("not available: "));
 }
@@ -177,12 +189,14 @@ fn models_lists_and_explains_what_it_cannot_open() {
     let out = loopsmith(&["models", "list"], dir.path());
     assert!(out.status.success());
     let stdout = text(&out.stdout);
+    // The embedded model, found in the checkout this binary was built from, and listed.
+    let checkout = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny/bundle");
     assert!(
-        stdout.contains("embedded    not part of this build yet"),
+        stdout.contains(&format!("embedded    {}", checkout.display())),
         "{stdout}"
     );
     assert!(
-        stdout.contains("no model bundles in loopsmith-data/models"),
+        stdout.contains("tiny-pixel-shapes  pixel  32×32, 16 frames"),
         "{stdout}"
     );
 

@@ -49,6 +49,35 @@ fn a_prompt_becomes_a_valid_telegram_sticker() {
     check(&bytes, &TELEGRAM_STICKER).expect("a valid Telegram video sticker");
 }
 
+/// README's first command, with no configuration at all: the embedded model renders it into
+/// a valid sticker (what it draws is checked in models/tests/tiny_conditioning.rs).
+#[test]
+fn the_quick_start_command_works_with_the_embedded_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_loopsmith"))
+        .args([
+            "generate",
+            "a red ball bouncing on a blue background",
+            "--out",
+            "s.webm",
+        ])
+        .args(["--seed", "7"])
+        .current_dir(dir.path())
+        .env_remove("LOOPSMITH_CONFIG")
+        .env_remove("LOOPSMITH_LOCAL__MODEL")
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("backend local"), "{stdout}");
+    let bytes = std::fs::read(dir.path().join("s.webm")).expect("sticker written");
+    check(&bytes, &TELEGRAM_STICKER).expect("a valid Telegram video sticker");
+}
+
 #[test]
 fn json_summary_and_other_formats() {
     let dir = tempfile::tempdir().expect("tempdir");

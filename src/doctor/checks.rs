@@ -90,13 +90,12 @@ pub fn model(report: &mut Report, runtime: Option<&Runtime>, settings: &Settings
         report.line(Status::Note, "local model", "local.enabled = false");
         return;
     }
-    let Some(dir) = crate::models::configured_bundle(settings) else {
-        report.line(
-            Status::Note,
-            "local model",
-            "embedded: not part of this build yet — set local.model to a bundle folder",
-        );
-        return;
+    let dir = match crate::models::local_model_dir(settings) {
+        Ok(dir) => dir,
+        Err(why) => {
+            report.line(Status::Fail, "local model", why);
+            return;
+        }
     };
     let bundle = match Bundle::open(&dir) {
         Ok(bundle) => bundle,

@@ -93,7 +93,10 @@ async fn a_picture_is_animated_on_pika() {
     );
     let (clip, _) = delivery(&fake, &serve, &token).await;
     let info = inspect(&clip.files[0].bytes).expect("a readable clip");
-    assert_eq!((info.container, info.codec.as_str()), (Container::Mp4, "h264"));
+    assert_eq!(
+        (info.container, info.codec.as_str()),
+        (Container::Mp4, "h264")
+    );
     let submits: Vec<_> = fal
         .recorded()
         .into_iter()
