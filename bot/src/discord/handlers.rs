@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use loopsmith_engine::protocol::{OutputKind, Platform, UserKey};
-use loopsmith_engine::{Error as EngineError, GenerationRequest, Submitted, image_input};
+use loopsmith_engine::{
+    Error as EngineError, GenerationRequest, InputImage, Submitted, image_input,
+};
 use serenity::all::{
     Attachment, AutocompleteChoice, Builder, CommandInteraction, ComponentInteraction,
     CreateAutocompleteResponse, CreateInteractionResponse, CreateInteractionResponseMessage, Http,
@@ -18,7 +20,7 @@ use super::commands::Options;
 use super::stickers::{self, Press};
 use super::surface::{InteractionSurface, Origin, rows};
 use crate::command::texts::{self, PictureProblem, TextSetting};
-use crate::command::{Action, actions, follow, parse_with};
+use crate::command::{Action, Parsed, actions, follow, parse_with};
 
 /// Picture types /animate takes.
 const PICTURE_TYPES: [&str; 3] = ["image/png", "image/jpeg", "image/webp"];
@@ -201,19 +203,36 @@ async fn sticker(
     if !respond(app, http, cmd.id, &cmd.token, deferred()).await {
         return;
     }
+    let surface = surface(app, http, &interaction_origin(cmd), &user);
+    submit(app, surface, cmd, user, parsed, None).await;
+}
+
+/// Where a command's answer goes: its interaction (token, channel, member, size limit).
+fn interaction_origin(cmd: &CommandInteraction) -> Origin {
+    Origin {
+        token: cmd.token.clone(),
+        channel: cmd.channel_id,
+        member: cmd.user.id,
+        size_limit: cmd.attachment_size_limit,
+    }
+}
+
+/// Submits a deferred /sticker or /animate and follows the job on `surface`.
+async fn submit(
+    app: &Arc<App>,
+    surface: InteractionSurface,
+    cmd: &CommandInteraction,
+    user: UserKey,
+    parsed: Parsed,
+    image: Option<InputImage>,
+) {
     let mut request = GenerationRequest::new(user.clone(), parsed.prompt);
     request.overrides = parsed.overrides;
     // The clip to play inline, and the server-sticker version for "Add as server sticker".
     request.overrides.outputs = Some(vec![OutputKind::Mp4, OutputKind::Apng]);
     // The interaction is the platform event: a replayed one never makes a second job.
     request.origin = Some(format!("di{}", cmd.id));
-    let origin = Origin {
-        token: cmd.token.clone(),
-        channel: cmd.channel_id,
-        member: cmd.user.id,
-        size_limit: cmd.attachment_size_limit,
-    };
-    let surface = surface(app, http, &origin, &user);
+    request.image = image;
     match app.engine.submit(request).await {
         Ok(submitted) => start_following(app, surface, submitted),
         Err(e) => {
@@ -271,13 +290,7 @@ async fn animate(
     if !respond(app, http, cmd.id, &cmd.token, deferred()).await {
         return;
     }
-    let origin = Origin {
-        token: cmd.token.clone(),
-        channel: cmd.channel_id,
-        member: cmd.user.id,
-        size_limit: cmd.attachment_size_limit,
-    };
-    let surface = surface(app, http, &origin, &user);
+    let surface = surface(app, http, &interaction_origin(cmd), &user);
     let image = match picture.download().await {
         Ok(bytes) => match image_input::inspect(bytes) {
             Ok(image) => image,
@@ -291,18 +304,7 @@ async fn animate(
             return surface.say(&texts::picture_unreachable()).await;
         }
     };
-    let mut request = GenerationRequest::new(user.clone(), parsed.prompt);
-    request.overrides = parsed.overrides;
-    request.overrides.outputs = Some(vec![OutputKind::Mp4, OutputKind::Apng]);
-    request.origin = Some(format!("di{}", cmd.id));
-    request.image = Some(image);
-    match app.engine.submit(request).await {
-        Ok(submitted) => start_following(app, surface, submitted),
-        Err(e) => {
-            log_refusal(app, &user, &e);
-            surface.say(&e.to_string()).await;
-        }
-    }
+    submit(app, surface, cmd, user, parsed, Some(image)).await;
 }
 
 pub(crate) fn check_picture(a: &Attachment) -> Result<(u32, u32), PictureProblem> {
