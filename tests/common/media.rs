@@ -35,3 +35,32 @@ pub fn png(width: u32, height: u32) -> Vec<u8> {
     writer.finish().expect("png end");
     out
 }
+
+/// The single image-to-video request the fake fal got: its endpoint, and its `image_url`
+/// holding `picture` uploaded to fal storage byte for byte as a PNG. Returns the request body.
+pub fn the_image_to_video_request(
+    fal: &loopsmith_fakes::fal::FakeFal,
+    picture: &[u8],
+) -> serde_json::Value {
+    use loopsmith_fakes::fal::Route;
+    let submits: Vec<_> = fal
+        .recorded()
+        .into_iter()
+        .filter(|r| r.route == Route::Submit)
+        .collect();
+    assert_eq!(submits.len(), 1);
+    assert!(
+        submits[0]
+            .path
+            .ends_with("/fal-ai/pika/v2.2/image-to-video"),
+        "{}",
+        submits[0].path
+    );
+    let body = submits[0].json();
+    assert!(body.get("aspect_ratio").is_none(), "{body}");
+    let url = body["image_url"].as_str().expect("image_url");
+    let (content_type, uploaded) = fal.upload(url).expect("uploaded to fal storage");
+    assert_eq!(content_type, "image/png");
+    assert_eq!(uploaded.as_ref(), picture, "the picture, byte for byte");
+    body
+}
