@@ -78,6 +78,9 @@ struct Inner {
     stop: CancellationToken,
     /// Running renders are interrupted (the shutdown grace period is over).
     abort: CancellationToken,
+    /// Cancelled once `shutdown` has finished: nothing will happen to any job in this process
+    /// any more, so streams of unfinished jobs end instead of waiting for ever.
+    closed: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Moving average of a job's wall time, for ETAs.
     mean_job_ms: Mutex<Option<f64>>,
@@ -183,6 +186,7 @@ impl Engine {
                 accepting: AtomicBool::new(true),
                 stop: CancellationToken::new(),
                 abort: CancellationToken::new(),
+                closed: CancellationToken::new(),
                 tasks: Mutex::new(Vec::new()),
                 mean_job_ms: Mutex::new(None),
             }),
@@ -410,6 +414,11 @@ impl Engine {
         self.inner.events.subscribe()
     }
 
+    /// Resolves once `shutdown` has finished.
+    pub(crate) async fn closed(&self) {
+        self.inner.closed.cancelled().await
+    }
+
     pub async fn job(&self, id: JobId) -> Result<Option<Job>, Error> {
         self.on_store(move |s| s.job(id)).await
     }
@@ -541,7 +550,9 @@ impl Engine {
                 }
             }
         }
-        self.on_store(|s| s.flush()).await?;
+        let flushed = self.on_store(|s| s.flush()).await;
+        inner.closed.cancel();
+        flushed?;
         info!("engine stopped");
         Ok(())
     }

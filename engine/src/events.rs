@@ -69,7 +69,21 @@ impl JobEvents {
             return Some(event);
         }
         loop {
-            match self.rx.recv().await {
+            // Biased: whatever was published before the engine closed is returned first.
+            let received = tokio::select! {
+                biased;
+                received = self.rx.recv() => received,
+                () = self.engine.closed() => {
+                    // The engine has stopped: this job will not move again in this process.
+                    // Its stored state may be final (published before we subscribed).
+                    self.finished = true;
+                    return match self.engine.job(self.job).await {
+                        Ok(Some(job)) if job.state.is_terminal() => Some(event_of(&job)),
+                        _ => None,
+                    };
+                }
+            };
+            match received {
                 Ok(event) if event.job == self.job => {
                     self.finished = event.state.is_terminal();
                     return Some(event);

@@ -635,6 +635,7 @@ async fn shutdown_lets_running_jobs_finish_within_grace_and_leaves_the_rest_queu
         .submit(request(&alice, "two"))
         .await
         .expect("accepted");
+    let (running_id, waiting_id) = (running.job, waiting.job);
     backend.wait_started(1).await;
 
     // Grace of zero: the render is interrupted, and goes back to the queue, not to Cancelled.
@@ -648,14 +649,28 @@ async fn shutdown_lets_running_jobs_finish_within_grace_and_leaves_the_rest_queu
         "loopsmith is restarting; please try again in a minute."
     );
     assert_eq!(
-        store.job(running.job).expect("read").expect("stored").state,
+        store.job(running_id).expect("read").expect("stored").state,
         JobState::Queued
     );
     assert_eq!(
-        store.job(waiting.job).expect("read").expect("stored").state,
+        store.job(waiting_id).expect("read").expect("stored").state,
         JobState::Queued
     );
     assert_eq!(backend.started_jobs().len(), 1);
+    // Their streams end, without a final state, instead of waiting for a process that has
+    // stopped: a chat surface stops following them and lets the next start pick them up.
+    for mut events in [running.events, waiting.events] {
+        let ended = tokio::time::timeout(Duration::from_secs(10), async {
+            let mut last = None;
+            while let Some(event) = events.next().await {
+                last = Some(event.state);
+            }
+            last
+        })
+        .await
+        .expect("the stream ends once the engine has stopped");
+        assert!(ended.as_ref().is_none_or(|s| !s.is_terminal()), "{ended:?}");
+    }
 
     // A generous grace lets the running job finish.
     let (backend, gate2) = FakeBackend::gated("local");
@@ -666,14 +681,14 @@ async fn shutdown_lets_running_jobs_finish_within_grace_and_leaves_the_rest_queu
         .shutdown(Duration::from_secs(30))
         .await
         .expect("stops");
-    let first = store.job(running.job).expect("read").expect("stored");
+    let first = store.job(running_id).expect("read").expect("stored");
     assert!(
         matches!(first.state, JobState::Done { .. }),
         "{:?}",
         first.state
     );
     assert_eq!(
-        store.job(waiting.job).expect("read").expect("stored").state,
+        store.job(waiting_id).expect("read").expect("stored").state,
         JobState::Queued
     );
     drop(gate);

@@ -215,3 +215,49 @@ async fn a_stalled_download_is_cut_off() {
     .await;
     assert_eq!(err.user_message(), prefix("no data arrived for 0.3 s"));
 }
+
+#[tokio::test]
+async fn a_passing_fault_of_the_media_host_is_waited_out_because_the_video_is_paid_for() {
+    let setup = Setup::new().await;
+    setup.fal.set_walk(vec![Step::Completed]);
+    // A 503, then a 429 asking for 2 s; the third try gets the file.
+    setup
+        .fal
+        .push_fault(Route::Media, loopsmith_fakes::fal::Fault::unavailable());
+    setup
+        .fal
+        .push_fault(Route::Media, loopsmith_fakes::fal::Fault::rate_limited(2));
+    let clip = setup
+        .backend()
+        .render(
+            &job(1, &user("a"), 3.0, 8),
+            Recorder::default().sink(),
+            CancellationToken::new(),
+        )
+        .await
+        .expect("the third download works");
+    assert!(!clip.frames.is_empty());
+    assert_eq!(setup.fal.count(Route::Media), 3);
+    assert!(
+        setup.clock.sleeps().contains(&Duration::from_secs(2)),
+        "Retry-After honoured: {:?}",
+        setup.clock.sleeps()
+    );
+    assert_eq!(setup.entries(), vec![(1, SpendState::Settled, 200_000)]);
+}
+
+#[tokio::test]
+async fn a_media_host_that_keeps_failing_is_given_up_on_after_the_retry_bound() {
+    let setup = Setup::new().await;
+    for _ in 0..10 {
+        setup
+            .fal
+            .push_fault(Route::Media, loopsmith_fakes::fal::Fault::unavailable());
+    }
+    let err = fails_with(&setup, None).await;
+    assert_eq!(err.user_message(), prefix("the media host answered 503"));
+    assert_eq!(
+        setup.fal.count(Route::Media),
+        setup.options.retry.max_attempts as usize
+    );
+}

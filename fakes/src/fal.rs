@@ -24,9 +24,12 @@ use tokio::sync::Notify;
 
 use crate::{Running, serve};
 
+mod chaos;
 mod media;
 mod wire;
 
+use chaos::Dice;
+pub use chaos::{Chaos, Injected};
 pub use media::Media;
 use media::serve_media;
 use wire::{json_response, logs_wanted, merge, next_status, urls};
@@ -60,7 +63,8 @@ pub enum Step {
 /// What the result endpoint answers once the request is `COMPLETED`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// `{"video": {"url": …}}` pointing at this media file on the fake's own media host.
+    /// `{"video": {"url": …}}` pointing at this media file on the fake's own media host (with
+    /// `?request=<id>` so each download can be told apart).
     Video { media: String },
     /// `{"video": {"url": …}}` with this exact URL.
     VideoAt { url: String },
@@ -127,6 +131,13 @@ pub struct Recorded {
     pub authorization: Option<String>,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// When it arrived (its answer follows at once, faults included).
+    pub at: std::time::Instant,
+    /// The fault [`FakeFal::set_chaos`] injected into its answer, if any.
+    pub injected: Option<Injected>,
+    /// For a submit the fake accepted (and fal would bill): the request id it created, even
+    /// when the answer carrying it was then lost.
+    pub accepted: Option<String>,
 }
 
 impl Recorded {
@@ -167,6 +178,7 @@ struct Inner {
     uploads: HashMap<String, (String, Bytes)>,
     /// Most status events one stream sends before going quiet; `None` for no limit.
     stream_limit: Option<usize>,
+    dice: Option<Dice>,
 }
 
 #[derive(Debug)]
@@ -207,6 +219,7 @@ impl FakeFal {
                 recorded: Vec::new(),
                 uploads: HashMap::new(),
                 stream_limit: None,
+                dice: None,
             }),
             changed: Notify::new(),
         });
@@ -247,6 +260,12 @@ impl FakeFal {
             .entry(route)
             .or_default()
             .push_back(fault);
+    }
+
+    /// Answers a share of requests with random faults from now on (`None` stops it). Faults
+    /// queued with [`FakeFal::push_fault`] come first.
+    pub fn set_chaos(&self, chaos: Option<Chaos>) {
+        self.inner().dice = chaos.map(Dice::new);
     }
 
     /// Status streams send at most `events` status events, then go quiet without closing.
@@ -332,23 +351,14 @@ async fn handle(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let at = std::time::Instant::now();
     let response = {
         let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.recorded.push(Recorded {
-            route,
-            method: method.to_string(),
-            path: path.clone(),
-            query: uri.query().unwrap_or("").to_string(),
-            authorization: authorization.clone(),
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-                .collect(),
-            body: body.clone(),
-        });
         let needs_key = !matches!(route, Route::Media | Route::Upload);
         let expected = format!("Key {}", inner.key);
-        if needs_key && authorization.as_deref() != Some(expected.as_str()) {
+        let ids_before = inner.next_id;
+        let mut injected = None;
+        let response = if needs_key && authorization.as_deref() != Some(expected.as_str()) {
             json_response(401, json!({"detail": "Invalid API key"}), &[])
         } else if let Some(fault) = inner.faults.get_mut(&route).and_then(VecDeque::pop_front) {
             let mut extra: Vec<(String, String)> = fault.headers.clone();
@@ -360,9 +370,40 @@ async fn handle(
                 extra.push(("x-fal-request-id".into(), id.to_string()));
             }
             json_response(fault.status, fault.body, &extra)
+        } else if let Some(fault) = inner.dice.as_mut().and_then(|d| d.roll(route)) {
+            injected = Some(fault);
+            if fault.handled_first() {
+                drop(answer(
+                    &mut inner,
+                    route,
+                    &segments,
+                    &base,
+                    &uri,
+                    body.clone(),
+                ));
+            }
+            fault.response(route)
         } else {
-            answer(&mut inner, route, &segments, &base, &uri, body)
-        }
+            answer(&mut inner, route, &segments, &base, &uri, body.clone())
+        };
+        let accepted = (route == Route::Submit && inner.next_id != ids_before)
+            .then(|| format!("req-{}", inner.next_id));
+        inner.recorded.push(Recorded {
+            route,
+            method: method.to_string(),
+            path: path.clone(),
+            query: uri.query().unwrap_or("").to_string(),
+            authorization: authorization.clone(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                .collect(),
+            body,
+            at,
+            injected,
+            accepted,
+        });
+        response
     };
     shared.changed.notify_waiters();
     response
@@ -476,7 +517,7 @@ fn answer(
             match &request.outcome {
                 Outcome::Video { media } => json_response(
                     200,
-                    json!({"video": {"url": format!("{base}/media/{media}"), "content_type": "video/mp4",
+                    json!({"video": {"url": format!("{base}/media/{media}?request={id}"), "content_type": "video/mp4",
                                      "file_name": "output.mp4", "file_size": null}}),
                     &rid,
                 ),

@@ -90,27 +90,39 @@ impl Serve {
 
     /// SIGTERM, then a bounded wait for a clean exit; returns the log.
     pub async fn stop(&mut self) -> String {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let mut child =
-            std::mem::replace(&mut self.child, Command::new("true").spawn().expect("true"));
-        let waited = tokio::time::timeout(
-            Duration::from_secs(60),
-            tokio::task::spawn_blocking(move || child.wait()),
-        )
-        .await
-        .expect("stops within a minute")
-        .expect("join")
-        .expect("wait");
+        self.terminate();
+        let (waited, _) = self.wait_exit(Duration::from_secs(60)).await;
         let log = self.log();
         assert!(waited.success(), "{waited:?}\n{log}");
         assert!(log.contains("SIGTERM: stopping"), "{log}");
         assert!(log.contains("stopped"), "{log}");
         log
+    }
+
+    /// Sends SIGTERM (as systemd and `docker stop` do) and returns when it was sent.
+    pub fn terminate(&self) -> std::time::Instant {
+        let pid = self.child.id().to_string();
+        let sent = std::time::Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        sent
+    }
+
+    /// Waits up to `limit` for the process to exit; panics with the log past it. Returns the
+    /// exit status and how long the wait took.
+    pub async fn wait_exit(&mut self, limit: Duration) -> (std::process::ExitStatus, Duration) {
+        let started = std::time::Instant::now();
+        let mut child =
+            std::mem::replace(&mut self.child, Command::new("true").spawn().expect("true"));
+        let waited = tokio::time::timeout(limit, tokio::task::spawn_blocking(move || child.wait()))
+            .await
+            .unwrap_or_else(|_| panic!("not stopped within {limit:?}\n{}", self.log()))
+            .expect("join")
+            .expect("wait");
+        (waited, started.elapsed())
     }
 }
 

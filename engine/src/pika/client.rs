@@ -351,6 +351,17 @@ impl FalClient {
             };
             let retry_after = match sent {
                 Ok(answer) => match judge(call, answer.status, &answer.headers) {
+                    // A proxy's error page where JSON belongs: asking again is harmless for
+                    // the read-only calls, and the next answer is usually the real one.
+                    Verdict::Keep
+                        if garbled(call, &answer) && attempt < self.policy.max_attempts =>
+                    {
+                        warn!(
+                            call = call.describe(),
+                            attempt, "fal's answer was not JSON; asking again"
+                        );
+                        None
+                    }
                     Verdict::Keep => return Ok((answer, attempt)),
                     Verdict::Retry { retry_after } if attempt < self.policy.max_attempts => {
                         warn!(
@@ -363,7 +374,12 @@ impl FalClient {
                     }
                     Verdict::Retry { .. } => return Ok((answer, attempt)),
                 },
-                Err(source) if attempt < self.policy.max_attempts => {
+                // A submit whose answer was lost may have been accepted, and paid for: only
+                // one that never reached fal (no connection) is sent again.
+                Err(source)
+                    if attempt < self.policy.max_attempts
+                        && (call != Call::Submit || source.is_connect()) =>
+                {
                     warn!(call = call.describe(), attempt, error = %source, "cannot reach fal; retrying");
                     None
                 }
@@ -432,6 +448,13 @@ impl FalClient {
             Err(foreign())
         }
     }
+}
+
+/// A successful answer to a read-only call whose body is not JSON at all.
+fn garbled(call: Call, answer: &Answer) -> bool {
+    matches!(call, Call::Status | Call::Result)
+        && answer.status.is_success()
+        && serde_json::from_slice::<serde::de::IgnoredAny>(&answer.body).is_err()
 }
 
 async fn send(request: RequestBuilder) -> Result<Answer, reqwest::Error> {

@@ -39,8 +39,12 @@ pub enum DownloadError {
     RedirectNotAllowed { host: String },
     #[error("it redirected more than {MAX_REDIRECTS} times")]
     TooManyRedirects,
-    #[error("the media host answered {0}")]
-    Status(u16),
+    #[error("the media host answered {status}")]
+    Status {
+        status: u16,
+        /// Its `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
     #[error("it is larger than the {} MiB limit", .limit / (1024 * 1024))]
     TooLarge { limit: u64 },
     #[error("it is `{0}`, not a video")]
@@ -53,6 +57,21 @@ pub enum DownloadError {
     TooSlow(Duration),
     #[error("the connection failed")]
     Transport(#[source] reqwest::Error),
+}
+
+impl DownloadError {
+    /// Whether fetching the same URL again may work: the file is already paid for, so a
+    /// passing fault must not lose it. `Some(wait)` carries the server's `Retry-After`.
+    pub fn transient(&self) -> Option<Option<Duration>> {
+        match self {
+            DownloadError::Status {
+                status,
+                retry_after,
+            } if *status == 429 || *status >= 500 => Some(*retry_after),
+            DownloadError::Transport(_) | DownloadError::Stalled(_) => Some(None),
+            _ => None,
+        }
+    }
 }
 
 impl DownloadPolicy {
@@ -124,7 +143,10 @@ impl DownloadPolicy {
             url = next;
         };
         if response.status() != StatusCode::OK {
-            return Err(DownloadError::Status(response.status().as_u16()));
+            return Err(DownloadError::Status {
+                status: response.status().as_u16(),
+                retry_after: super::retry::retry_after(response.headers()),
+            });
         }
         if let Some(kind) = response
             .headers()

@@ -73,6 +73,13 @@ impl PikaError {
                 "Pika is not set up on this server.".to_string()
             }
             PikaError::Cancelled => "The job was cancelled.".to_string(),
+            PikaError::Transport {
+                call: Call::Submit,
+                source,
+                ..
+            } if !source.is_connect() => "The connection to fal broke after the request was sent; \
+                 it was not sent again, so it cannot be paid for twice. Please try again."
+                .to_string(),
             PikaError::Transport { .. } => {
                 "fal, where Pika runs, could not be reached; please try again later.".to_string()
             }

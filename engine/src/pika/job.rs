@@ -93,7 +93,7 @@ impl Run<'_> {
             }
         };
         // From here fal has made the video and charged for it.
-        let clip = self.fetch_and_decode(&file, &input).await;
+        let clip = self.fetch_and_decode(&file, &input, &limits).await;
         ticket.close(SpendState::Settled).await;
         clip
     }
@@ -218,14 +218,43 @@ impl Run<'_> {
         }
     }
 
-    async fn fetch_and_decode(&self, file: &FalFile, input: &PikaInput) -> Result<Clip, PikaError> {
+    /// Fetches the result, again after a passing fault (a 429 or 5xx from the media host, a
+    /// broken connection, a stall) within the retry policy: the render is paid for already.
+    async fn download(&self, url: &str, limits: &JobLimits) -> Result<Vec<u8>, PikaError> {
+        let policy = self.options.retry;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let fetched = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => return Err(PikaError::Cancelled),
+                fetched = self.options.download.fetch(self.media, url) => fetched,
+            };
+            let error = match fetched {
+                Ok(bytes) => return Ok(bytes),
+                Err(e) => e,
+            };
+            match error.transient() {
+                Some(retry_after) if attempt < policy.max_attempts => {
+                    warn!(attempt, error = %crate::error_chain(&error), "downloading the result failed; retrying");
+                    self.client
+                        .wait(policy.wait(attempt, retry_after), limits)
+                        .await?;
+                }
+                _ => return Err(error.into()),
+            }
+        }
+    }
+
+    async fn fetch_and_decode(
+        &self,
+        file: &FalFile,
+        input: &PikaInput,
+        limits: &JobLimits,
+    ) -> Result<Clip, PikaError> {
         self.progress
             .report(NAME, 0.9, Some("downloading the video".into()));
-        let bytes = tokio::select! {
-            biased;
-            _ = self.cancel.cancelled() => return Err(PikaError::Cancelled),
-            fetched = self.options.download.fetch(self.media, &file.url) => fetched?,
-        };
+        let bytes = self.download(&file.url, limits).await?;
         self.progress
             .report(NAME, 0.95, Some("decoding the video".into()));
         let params = self.job.params.clone();
