@@ -107,8 +107,10 @@ fn init_logging(tap: Option<&loopsmith_engine::control::LogTap>) {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
     };
+    // Colour only for a person at a terminal: journald, files and pipes get plain text.
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_filter(filter());
     let registry = tracing_subscriber::registry().with(stderr);
     // Attached consoles see `info` and up unless LOOPSMITH_LOG says otherwise.

@@ -213,7 +213,7 @@ async fn sigterm_drains_and_nothing_is_lost() {
     drains.sort();
     println!(
         "shutdown suite: {trials} SIGTERMs (graces {GRACES:?} s) in {:.0} s; {} prompts sent, all acknowledged and delivered, {duplicates} duplicate deliveries; \
-         intake stopped within {:?} (max), exit after p50 {:?} / max {:?}; {interrupted} stops interrupted running jobs, {resumed} unfinished jobs picked up by the next start",
+         intake stopped within {:?} (max), exit after p50 {:?} / max {:?}; {interrupted} stops interrupted running jobs, {resumed} waiting jobs found by the starts after them (counted once per start)",
         started.elapsed().as_secs_f64(),
         sent.len(),
         percentile(&intake_lags, 1.0),

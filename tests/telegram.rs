@@ -3,6 +3,8 @@
 //! `loopsmith-fakes`. The test plays the users by injecting updates and reads back every call
 //! the bot made.
 
+#[path = "telegram/gates.rs"]
+mod gates;
 #[path = "telegram/harness.rs"]
 mod harness;
 #[path = "common/media.rs"]

@@ -21,6 +21,12 @@ Commands:
   sticker <prompt> [--out <path>] [--cpu|--gpu]
       Run `setup`, then `cargo run --release -- generate <prompt>`
       (default --out: sticker.webm).
+  reliability [--full] [--fuzz-seconds <n>] [--cpu|--gpu]
+      Run `setup --test`, then every reliability suite (crash, shutdown,
+      remote faults, bad input, spend cap, secrets, load, store soak) and
+      print their figures in one summary. --full runs the full sizes and
+      every fuzz target for 10 minutes (needs cargo-fuzz on nightly);
+      --fuzz-seconds sets that time (0 skips fuzzing).
   help
       Show this message.
 
@@ -46,6 +52,11 @@ pub enum Command {
         out: PathBuf,
         variant: VariantChoice,
     },
+    Reliability {
+        full: bool,
+        fuzz_seconds: u64,
+        variant: VariantChoice,
+    },
 }
 
 /// Parses the arguments after the program name.
@@ -61,6 +72,7 @@ pub fn parse(args: &[String]) -> Result<Command> {
         "setup" => parse_setup(rest),
         "test" => parse_test(rest),
         "sticker" => parse_sticker(rest),
+        "reliability" => parse_reliability(rest),
         other => bail!("unknown command `{other}`"),
     }
 }
@@ -134,6 +146,37 @@ fn parse_sticker(args: &[String]) -> Result<Command> {
     Ok(Command::Sticker {
         prompt,
         out: out.unwrap_or_else(|| PathBuf::from("sticker.webm")),
+        variant: variant.choice()?,
+    })
+}
+
+/// Fuzzing time per target at the full size: the 10 minutes.
+const FULL_FUZZ_SECONDS: u64 = 600;
+
+fn parse_reliability(args: &[String]) -> Result<Command> {
+    let mut full = false;
+    let mut fuzz_seconds = None;
+    let mut variant = VariantFlags::default();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--full" => full = true,
+            "--fuzz-seconds" => {
+                let Some(value) = args.next() else {
+                    bail!("`--fuzz-seconds` needs a number of seconds");
+                };
+                match value.parse::<u64>() {
+                    Ok(n) => fuzz_seconds = Some(n),
+                    Err(_) => bail!("`--fuzz-seconds {value}` is not a whole number of seconds"),
+                }
+            }
+            other if variant.take(other) => {}
+            other => bail!("unknown option `{other}` for `reliability`"),
+        }
+    }
+    Ok(Command::Reliability {
+        full,
+        fuzz_seconds: fuzz_seconds.unwrap_or(if full { FULL_FUZZ_SECONDS } else { 0 }),
         variant: variant.choice()?,
     })
 }
@@ -247,6 +290,38 @@ mod tests {
         assert!(parse_str(&["sticker", "  "]).is_err());
         assert!(parse_str(&["sticker", "a", "cat"]).is_err());
         assert!(parse_str(&["sticker", "a cat", "--out"]).is_err());
+    }
+
+    #[test]
+    fn reliability_sizes() {
+        let parsed = |args: &[&str]| parse_str(args).ok();
+        assert_eq!(
+            parsed(&["reliability"]),
+            Some(Command::Reliability {
+                full: false,
+                fuzz_seconds: 0,
+                variant: VariantChoice::Auto
+            })
+        );
+        assert_eq!(
+            parsed(&["reliability", "--full"]),
+            Some(Command::Reliability {
+                full: true,
+                fuzz_seconds: 600,
+                variant: VariantChoice::Auto
+            })
+        );
+        assert_eq!(
+            parsed(&["reliability", "--fuzz-seconds", "30", "--cpu"]),
+            Some(Command::Reliability {
+                full: false,
+                fuzz_seconds: 30,
+                variant: VariantChoice::Cpu
+            })
+        );
+        assert!(parse_str(&["reliability", "--fuzz-seconds"]).is_err());
+        assert!(parse_str(&["reliability", "--fuzz-seconds", "ten"]).is_err());
+        assert!(parse_str(&["reliability", "--quick"]).is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod cli;
 mod onnxruntime;
 mod process;
+mod reliability;
 mod system;
 mod tasks;
 
@@ -51,6 +52,14 @@ fn run(command: Command) -> Result<()> {
             out,
             variant,
         } => tasks::sticker(&root, variant, &prompt, &out),
+        Command::Reliability {
+            full,
+            fuzz_seconds,
+            variant,
+        } => {
+            tasks::setup(&root, true, variant)?;
+            reliability::reliability(&root, reliability::Size { full, fuzz_seconds })
+        }
     }
 }
 

@@ -89,7 +89,7 @@ fn cargo(root: &Path) -> Command {
     cmd
 }
 
-fn cargo_with_ort(root: &Path) -> Command {
+pub(crate) fn cargo_with_ort(root: &Path) -> Command {
     let mut cmd = cargo(root);
     cmd.env("ORT_DYLIB_PATH", onnxruntime::library_path(root));
     cmd
