@@ -482,13 +482,62 @@ async fn webhook_mode_checks_the_secret_token() {
     };
     let mut wrong = secret.clone();
     wrong.replace_range(0..1, if wrong.starts_with('0') { "1" } else { "0" });
-    for bad in [None, Some(wrong), Some(String::new())] {
+    for bad in [None, Some(wrong.clone()), Some(String::new())] {
         let status = post(bad)
             .await
             .unwrap_or_else(|e| panic!("{e}\n{}", serve.log()))
             .status();
         assert_eq!(status.as_u16(), 401);
     }
+    // A flood of wrong secrets (reliability.md G3.1): every one refused, none handled.
+    // 1,000 here, 10,000 with RELIABILITY_SIZE=full.
+    let flood = match std::env::var("RELIABILITY_SIZE").as_deref() {
+        Ok("full") => 10_000,
+        _ => 1_000,
+    };
+    let mut rng = 0x5EC2_E7u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let alphabet: Vec<char> = ('A'..='Z')
+        .chain('a'..='z')
+        .chain('0'..='9')
+        .chain(['_', '-'])
+        .collect();
+    let mut refused = 0;
+    for i in 0..flood {
+        let guess = match i % 4 {
+            // The right secret with one character changed, at any position.
+            0 => {
+                let at = (next() % secret.len() as u64) as usize;
+                let mut chars: Vec<char> = secret.chars().collect();
+                let old = chars[at];
+                chars[at] = *alphabet
+                    .iter()
+                    .find(|c| **c != old && next() % 3 == 0)
+                    .unwrap_or(&if old == 'a' { 'b' } else { 'a' });
+                chars.into_iter().collect()
+            }
+            // A prefix, or the secret with something after it.
+            1 => secret[..(next() % secret.len() as u64) as usize].to_string(),
+            2 => format!("{secret}{}", alphabet[(next() % 64) as usize]),
+            // Random, 1 to 256 characters of the allowed alphabet.
+            _ => (0..1 + next() % 256)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect(),
+        };
+        let guess = if guess.is_empty() { None } else { Some(guess) };
+        let status = post(guess)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", serve.log()))
+            .status();
+        assert_eq!(status.as_u16(), 401, "request {i}");
+        refused += 1;
+    }
+    println!("webhook: {refused} of {flood} requests with a wrong or missing secret refused (401)");
     let status = post(Some(secret)).await.expect("answered").status();
     assert!(status.is_success(), "{status}");
     let calls = fake

@@ -40,6 +40,14 @@ const SUITES: &[Suite] = &[
         args: &["-p", "loopsmith-engine", "--test", "pika_budget"],
     },
     Suite {
+        name: "webhook secret",
+        args: &["--test", "telegram", "webhook"],
+    },
+    Suite {
+        name: "allow-list and admin gates",
+        args: &["--test", "telegram", "gates"],
+    },
+    Suite {
         name: "secrets",
         args: &["-p", "loopsmith-engine", "--test", "pika_logs"],
     },
