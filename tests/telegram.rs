@@ -495,7 +495,7 @@ async fn webhook_mode_checks_the_secret_token() {
         Ok("full") => 10_000,
         _ => 1_000,
     };
-    let mut rng = 0x5EC2_E7u64;
+    let mut rng = 0x005E_C2E7_u64;
     let mut next = move || {
         rng ^= rng << 13;
         rng ^= rng >> 7;

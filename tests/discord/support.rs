@@ -2,11 +2,14 @@
 //! waiting for the bot's answers at the fake.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use loopsmith_engine::media::inspect::{Container, inspect};
 use loopsmith_fakes::discord::{Call, FakeDiscord};
+
+#[path = "../common/serve.rs"]
+mod serve;
+pub use serve::Serve;
 
 /// A canary in the shape of a bot token (three dot-separated parts). Built at run time so no
 /// token-shaped literal sits in the source; the test checks that it appears nowhere.
@@ -21,84 +24,18 @@ pub const ADMIN: u64 = 777;
 pub const RENDER: Duration = Duration::from_secs(240);
 pub const QUICK: Duration = Duration::from_secs(60);
 
-pub fn fixture_bundle() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models/tests/fixtures/tiny-animatediff")
-        .display()
-        .to_string()
-}
-
-pub struct Serve {
-    child: Child,
-    stderr: std::path::PathBuf,
-}
-
 impl Serve {
+    /// `serve` with the Discord bot on the fake REST API at `rest_url` (through
+    /// `discord.proxy_url`), commands in GUILD, ADMIN the admin.
     pub fn start(dir: &Path, rest_url: &str, extra: &[(&str, String)]) -> Serve {
-        assert!(
-            std::env::var_os("ORT_DYLIB_PATH").is_some(),
-            "ORT_DYLIB_PATH must name libonnxruntime.so.1.31.x (`cargo xtask test` sets it)"
-        );
-        let stderr = dir.join("stderr.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_loopsmith"))
-            .arg("serve")
-            .current_dir(dir)
-            .env_remove("LOOPSMITH_CONFIG")
-            .env("DISCORD_TOKEN", token())
-            .env("LOOPSMITH_DISCORD__ENABLED", "true")
-            .env("LOOPSMITH_DISCORD__PROXY_URL", rest_url)
-            .env("LOOPSMITH_DISCORD__GUILD_ID", GUILD.to_string())
-            .env("LOOPSMITH_ADMINS__DISCORD", ADMIN.to_string())
-            .env("LOOPSMITH_LOCAL__MODEL", fixture_bundle())
-            .env("LOOPSMITH_LOCAL__DEVICE", "cpu")
-            .env("LOOPSMITH_ENGINE__SHUTDOWN_GRACE_SECS", "5")
-            .env("LOOPSMITH_LIMITS__REQUESTS_PER_MINUTE", "60")
-            .env("LOOPSMITH_LIMITS__BURST", "20")
-            // Debug logging everywhere: no token may leak even there.
-            .env("LOOPSMITH_LOG", "debug")
-            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
-            .spawn()
-            .expect("loopsmith starts");
-        Serve { child, stderr }
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    /// SIGTERM, then a bounded wait for a clean exit; returns the log.
-    pub async fn stop(&mut self) -> String {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let mut child =
-            std::mem::replace(&mut self.child, Command::new("true").spawn().expect("true"));
-        let waited = tokio::time::timeout(
-            Duration::from_secs(60),
-            tokio::task::spawn_blocking(move || child.wait()),
-        )
-        .await
-        .expect("stops within a minute")
-        .expect("join")
-        .expect("wait");
-        let log = self.log();
-        assert!(waited.success(), "{waited:?}\n{log}");
-        assert!(log.contains("SIGTERM: stopping"), "{log}");
-        assert!(log.contains("stopped"), "{log}");
-        log
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        // Only reached when the test failed before stopping it.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let discord = [
+            ("DISCORD_TOKEN", token()),
+            ("LOOPSMITH_DISCORD__ENABLED", "true".to_string()),
+            ("LOOPSMITH_DISCORD__PROXY_URL", rest_url.to_string()),
+            ("LOOPSMITH_DISCORD__GUILD_ID", GUILD.to_string()),
+            ("LOOPSMITH_ADMINS__DISCORD", ADMIN.to_string()),
+        ];
+        Serve::spawn(dir, &discord, extra)
     }
 }
 
@@ -183,17 +120,8 @@ pub fn token_secret() -> String {
 }
 
 /// Waits for a `serve` that should stop by itself; returns its exit code and log.
-pub async fn exited(mut serve: Serve) -> (Option<i32>, String) {
-    let mut child = std::mem::replace(
-        &mut serve.child,
-        Command::new("true").spawn().expect("true"),
-    );
-    let status = tokio::time::timeout(QUICK, tokio::task::spawn_blocking(move || child.wait()))
-        .await
-        .unwrap_or_else(|_| panic!("serve kept running:\n{}", serve.log()))
-        .expect("join")
-        .expect("wait");
-    (status.code(), serve.log())
+pub async fn exited(serve: Serve) -> (Option<i32>, String) {
+    serve.exited(QUICK).await
 }
 
 /// Posts `body` to the endpoint as Discord does, signed with `key` (or not at all).
