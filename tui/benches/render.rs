@@ -45,6 +45,11 @@ fn snapshot() -> Snapshot {
                 2 => JobState::Failed {
                     reason: "Rendering failed on our side; please try again.".into(),
                     retryable: true,
+                    chain: vec![
+                        "local failed".into(),
+                        "the denoiser failed at step 3 of 8".into(),
+                        "onnxruntime: failed to allocate 512 MiB on the device".into(),
+                    ],
                 },
                 _ => JobState::Done {
                     artifacts: vec![Artifact {

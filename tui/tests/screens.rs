@@ -54,6 +54,28 @@ fn job_details_with_an_error() {
 }
 
 #[test]
+fn a_failure_recorded_before_chains_points_to_the_logs() {
+    let mut app = app();
+    let job = app.jobs.get_mut(&JobId(3)).expect("job 3");
+    job.job.state = JobState::Failed {
+        reason: "Rendering failed on our side; please try again.".into(),
+        retryable: false,
+        chain: Vec::new(),
+    };
+    press(&mut app, KeyCode::Char('2'));
+    for _ in 0..3 {
+        press(&mut app, KeyCode::Char('j'));
+    }
+    press(&mut app, KeyCode::Enter);
+    let screen = render(&app).backend().to_string();
+    assert!(screen.contains("not retryable"), "{screen}");
+    assert!(
+        screen.contains("cause     not recorded; see Logs for job=3"),
+        "{screen}"
+    );
+}
+
+#[test]
 fn jobs_filtered_to_nothing() {
     let mut app = app();
     press(&mut app, KeyCode::Char('2'));

@@ -20,6 +20,8 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use loopsmith_protocol::JobState;
 use loopsmith_protocol::control::BackendState;
 
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
 use crate::app::{App, Conn, Screen, Tone};
 
 pub fn draw(frame: &mut Frame<'_>, app: &App) {
@@ -223,6 +225,63 @@ pub fn wrap(p: Paragraph<'_>) -> Paragraph<'_> {
     p.wrap(Wrap { trim: false })
 }
 
+/// `text` word-wrapped to `width` columns, the first line after `first` and the others after
+/// `rest`, so a wrapped entry stays indented under itself. A word wider than a line is cut.
+pub fn wrap_hanging(text: &str, first: &str, rest: &str, width: u16) -> Vec<String> {
+    let width = usize::from(width);
+    let mut lines = Vec::new();
+    let mut line = first.to_string();
+    let mut used = first.width();
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        let mut word = word;
+        loop {
+            let gap = usize::from(!empty);
+            let word_width = word.width();
+            if used + gap + word_width <= width {
+                if !empty {
+                    line.push(' ');
+                }
+                line.push_str(word);
+                used += gap + word_width;
+                empty = false;
+                break;
+            }
+            if !empty {
+                // Start a new line and try the word again there.
+                lines.push(std::mem::replace(&mut line, rest.to_string()));
+                used = rest.width();
+                empty = true;
+                continue;
+            }
+            // An empty line and the word still does not fit: cut it at the line's end (at
+            // least one character, so a line too narrow for anything still ends).
+            let room = width.saturating_sub(used);
+            let mut cut = 0;
+            let mut taken = 0;
+            for (i, c) in word.char_indices() {
+                let w = c.width().unwrap_or(0);
+                if taken + w > room && cut > 0 {
+                    break;
+                }
+                taken += w;
+                cut = i + c.len_utf8();
+            }
+            line.push_str(&word[..cut]);
+            lines.push(std::mem::replace(&mut line, rest.to_string()));
+            used = rest.width();
+            word = &word[cut..];
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if !empty || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +295,31 @@ mod tests {
         for i in 0..=100 {
             assert_eq!(bar(i as f32 / 100.0, 7).chars().count(), 7);
         }
+    }
+
+    #[test]
+    fn wrapped_causes_keep_their_indent_and_their_width() {
+        assert_eq!(
+            wrap_hanging("the denoiser failed at step 3", "  ↳ ", "    ", 16),
+            vec!["  ↳ the denoiser", "    failed at", "    step 3"]
+        );
+        assert_eq!(wrap_hanging("short", "  ", "  ", 40), vec!["  short"]);
+        // A word wider than the line is cut, never left to overflow.
+        let lines = wrap_hanging("Name:'/unet/down.0/conv/Conv_output_0'", "  ", "  ", 12);
+        assert!(lines.iter().all(|l| l.width() <= 12), "{lines:?}");
+        assert_eq!(
+            lines.concat().replace(' ', ""),
+            "Name:'/unet/down.0/conv/Conv_output_0'"
+        );
+        // Wide characters count as two columns.
+        assert!(
+            wrap_hanging("界界界界界界", "", "", 5)
+                .iter()
+                .all(|l| l.width() <= 5)
+        );
+        // Nothing to wrap, or no room at all, still ends.
+        assert_eq!(wrap_hanging("", "  ", "  ", 10), vec!["  "]);
+        assert!(!wrap_hanging("abc def", "  ", "  ", 0).is_empty());
     }
 
     #[test]
