@@ -58,6 +58,10 @@ pub struct ConsoleArgs {
     /// LOOPSMITH_CONTROL_TOKEN.
     #[arg(long, value_name = "ADDR", conflicts_with = "socket")]
     pub connect: Option<String>,
+    /// Leave the mouse to the terminal (text selection) instead of clicking tabs and rows and
+    /// scrolling lists with the wheel.
+    #[arg(long)]
+    pub no_mouse: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -52,6 +52,8 @@ pub struct App {
     /// First listed row, kept between frames so the list scrolls like a pager.
     pub job_offset: Cell<usize>,
     pub user_selected: usize,
+    /// First listed user, kept between frames like `job_offset`.
+    pub user_offset: Cell<usize>,
     pub backend_selected: usize,
     pub generate: GenerateForm,
     pub style_editor: Option<StyleEditor>,
@@ -88,6 +90,7 @@ impl App {
             job_details: false,
             job_offset: Cell::new(0),
             user_selected: 0,
+            user_offset: Cell::new(0),
             backend_selected: 0,
             generate: GenerateForm::default(),
             style_editor: None,

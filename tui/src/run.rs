@@ -4,6 +4,7 @@ use std::io;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossterm::event::{self, Event};
+use ratatui::layout::Rect;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -18,6 +19,9 @@ pub struct Options {
     pub connect: Box<dyn Connect>,
     /// The operator's login, sent in the hello.
     pub operator: Option<String>,
+    /// Whether to ask the terminal for mouse clicks and the wheel (`--no-mouse` turns it off
+    /// where capturing the mouse gets in the way, e.g. of selecting text).
+    pub mouse: bool,
 }
 
 impl std::fmt::Debug for Options {
@@ -25,6 +29,7 @@ impl std::fmt::Debug for Options {
         f.debug_struct("Options")
             .field("connect", &self.connect.describe())
             .field("operator", &self.operator)
+            .field("mouse", &self.mouse)
             .finish()
     }
 }
@@ -43,7 +48,7 @@ pub async fn run(options: Options) -> io::Result<()> {
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
 
-    let mut guard = TerminalGuard::enter()?;
+    let mut guard = TerminalGuard::enter(options.mouse)?;
     let stop = CancellationToken::new();
     let (net_tx, mut net_rx) = mpsc::channel(1024);
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
@@ -111,6 +116,10 @@ pub async fn run(options: Options) -> io::Result<()> {
                     app.dirty = true;
                     Vec::new()
                 }
+                Some(Event::Mouse(mouse)) => match guard.terminal.size() {
+                    Ok(size) => app.on_mouse(mouse, Rect::new(0, 0, size.width, size.height)),
+                    Err(e) => break Err(e),
+                },
                 Some(_) => Vec::new(),
                 None => break Err(io::Error::other("the terminal stopped sending input")),
             },

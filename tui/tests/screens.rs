@@ -198,6 +198,22 @@ fn help_overlay() {
 }
 
 #[test]
+fn the_help_lists_every_binding_on_a_24_row_terminal() {
+    let mut app = app();
+    press(&mut app, KeyCode::Char('?'));
+    let mut terminal = Terminal::new(TestBackend::new(110, 24)).expect("terminal");
+    terminal.draw(|f| ui::draw(f, &app)).expect("draws");
+    let screen = terminal.backend().to_string();
+    for (section, keys, what) in loopsmith_console::keys::HELP {
+        assert!(screen.contains(section), "{section} missing:\n{screen}");
+        assert!(
+            screen.contains(&format!(" {keys:<18}{what}")),
+            "{keys} → {what} missing:\n{screen}"
+        );
+    }
+}
+
+#[test]
 fn disconnected() {
     let mut app = app();
     app.on_net(Net::Disconnected {

@@ -10,14 +10,19 @@ use super::dashboard::truncate;
 use super::{ago, bar, block, duration, selected_style, state_style, wrap, wrap_hanging};
 use crate::app::{App, JobView};
 
-pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
-    let (list, details) = if app.job_details {
+/// The table's part of the screen, and the details pane's when it is open.
+pub fn areas(area: Rect, app: &App) -> (Rect, Option<Rect>) {
+    if app.job_details {
         let [a, b] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
             .areas(area);
         (a, Some(b))
     } else {
         (area, None)
-    };
+    }
+}
+
+pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let (list, details) = areas(area, app);
     draw_table(frame, list, app);
     if let Some(area) = details {
         draw_details(frame, area, app);

@@ -1,11 +1,11 @@
 //! Drawing. Every function here reads the [`App`] and writes cells; nothing changes state
-//! except the Jobs list's scroll offset, which only the frame size can decide.
+//! except the Jobs and Users lists' scroll offsets, which only the frame size can decide.
 
 mod backends;
 mod dashboard;
 mod generate;
 mod help;
-mod jobs;
+pub(crate) mod jobs;
 mod logs;
 pub mod picture;
 mod preview;
@@ -24,23 +24,52 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::app::{App, Conn, Screen, Tone};
 
-pub fn draw(frame: &mut Frame<'_>, app: &App) {
+/// Where the parts of a frame go. Drawing and mouse hit-testing both use it, so a click lands
+/// on what was drawn there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Regions {
+    pub header: Rect,
+    /// The red line under the header while not connected.
+    pub banner: Option<Rect>,
+    /// The current screen.
+    pub body: Rect,
+    pub footer: Rect,
+}
+
+pub fn regions(area: Rect, app: &App) -> Regions {
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
         Constraint::Length(1),
     ])
-    .areas(frame.area());
-    draw_header(frame, header, app);
-    let body = match &app.conn {
-        Conn::Connected { .. } => body,
+    .areas(area);
+    let (banner, body) = match &app.conn {
+        Conn::Connected { .. } => (None, body),
         _ => {
             let [banner, rest] =
                 Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(body);
-            draw_banner(frame, banner, app);
-            rest
+            (Some(banner), rest)
         }
     };
+    Regions {
+        header,
+        banner,
+        body,
+        footer,
+    }
+}
+
+pub fn draw(frame: &mut Frame<'_>, app: &App) {
+    let Regions {
+        header,
+        banner,
+        body,
+        footer,
+    } = regions(frame.area(), app);
+    draw_header(frame, header, app);
+    if let Some(banner) = banner {
+        draw_banner(frame, banner, app);
+    }
     match app.screen {
         Screen::Dashboard => dashboard::draw(frame, body, app),
         Screen::Jobs => jobs::draw(frame, body, app),
@@ -73,10 +102,42 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     }
 }
 
-fn draw_header(frame: &mut Frame<'_>, area: Rect, app: &App) {
-    let mut spans = vec![Span::styled(" loopsmith ", Style::new().bold().reversed())];
+const BRAND: &str = " loopsmith ";
+
+fn tab_label(i: usize, screen: Screen) -> String {
+    format!(" {} {} ", i + 1, screen.title())
+}
+
+/// The screen whose tab is at `column` of the header row, if any.
+pub fn tab_at(header: Rect, column: u16) -> Option<Screen> {
+    let mut x = usize::from(header.x) + BRAND.width();
+    let column = usize::from(column);
     for (i, screen) in Screen::ALL.iter().enumerate() {
-        let label = format!(" {} {} ", i + 1, screen.title());
+        let end = x + tab_label(i, *screen).width();
+        if (x..end).contains(&column) && column < usize::from(header.right()) {
+            return Some(*screen);
+        }
+        x = end;
+    }
+    None
+}
+
+/// The item under row `y` of a bordered table with one header line that lists `len` items
+/// from `offset` on; `None` for borders, the header, or below the last item.
+pub fn table_row_at(table: Rect, offset: usize, len: usize, x: u16, y: u16) -> Option<usize> {
+    let inner = table.inner(ratatui::layout::Margin::new(1, 1));
+    let first_row = inner.y.checked_add(1)?;
+    if x < inner.x || x >= inner.right() || y < first_row || y >= inner.bottom() {
+        return None;
+    }
+    let index = offset + usize::from(y - first_row);
+    (index < len).then_some(index)
+}
+
+fn draw_header(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let mut spans = vec![Span::styled(BRAND, Style::new().bold().reversed())];
+    for (i, screen) in Screen::ALL.iter().enumerate() {
+        let label = tab_label(i, *screen);
         spans.push(if *screen == app.screen {
             Span::styled(label, Style::new().fg(Color::Cyan).bold().underlined())
         } else {
