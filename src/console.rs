@@ -72,6 +72,7 @@ pub fn run(settings: &Settings, args: ConsoleArgs) -> Result<(), Failure> {
             connect,
             operator,
             mouse: !args.no_mouse,
+            graphics: args.graphics.into(),
         }))
         .map_err(|e| Failure::Runtime(anyhow::anyhow!("the console failed: {e}")))
 }
@@ -132,6 +133,7 @@ async fn embedded(
         }),
         operator,
         mouse: !args.no_mouse,
+        graphics: args.graphics.into(),
     })
     .await;
     shutdown.cancel();

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod client;
 pub mod forms;
+pub mod graphics;
 pub mod keys;
 mod model;
 pub mod mouse;

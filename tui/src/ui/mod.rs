@@ -23,6 +23,7 @@ use loopsmith_protocol::control::BackendState;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::app::{App, Conn, Screen, Tone};
+use crate::graphics::Placement;
 
 /// Where the parts of a frame go. Drawing and mouse hit-testing both use it, so a click lands
 /// on what was drawn there.
@@ -59,7 +60,14 @@ pub fn regions(area: Rect, app: &App) -> Regions {
     }
 }
 
+/// Draws one frame.
 pub fn draw(frame: &mut Frame<'_>, app: &App) {
+    draw_frame(frame, app);
+}
+
+/// Draws one frame and says where a picture is to be drawn in pixels after it, if anywhere
+/// (see [`crate::graphics`]).
+pub fn draw_frame(frame: &mut Frame<'_>, app: &App) -> Option<Placement> {
     let Regions {
         header,
         banner,
@@ -70,11 +78,12 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     if let Some(banner) = banner {
         draw_banner(frame, banner, app);
     }
+    let mut placement = None;
     match app.screen {
         Screen::Dashboard => dashboard::draw(frame, body, app),
         Screen::Jobs => jobs::draw(frame, body, app),
-        Screen::Preview => preview::draw(frame, body, app),
-        Screen::Generate => generate::draw(frame, body, app),
+        Screen::Preview => placement = preview::draw(frame, body, app),
+        Screen::Generate => placement = generate::draw(frame, body, app),
         Screen::Users => users::draw(frame, body, app),
         Screen::Backends => backends::draw(frame, body, app),
         Screen::Logs => logs::draw(frame, body, app),
@@ -100,6 +109,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     if app.help {
         help::draw(frame, body);
     }
+    placement
 }
 
 const BRAND: &str = " loopsmith ";
