@@ -9,7 +9,7 @@ use crossterm::queue;
 use loopsmith_protocol::JobId;
 use ratatui::layout::Rect;
 
-use super::quantize::{self, Mapper};
+use super::quantize::Mapper;
 use super::{Graphics, Mode, Placement, kitty, sixel};
 use crate::app::{Player, PreviewState};
 
@@ -163,8 +163,10 @@ impl Painter {
         let cache = &mut self.sixel;
         if cache.palette_of != Some(player.job) || cache.mapper.is_none() {
             // One palette for the whole clip, so colours hold still from frame to frame.
-            let palette = quantize::palette(player.frames.iter().map(Vec::as_slice), 256);
-            cache.mapper = Some(Mapper::new(palette));
+            cache.mapper = Some(Mapper::for_frames(
+                player.frames.iter().map(Vec::as_slice),
+                256,
+            ));
             cache.palette_of = Some(player.job);
             cache.size_of = None;
         }

@@ -9,50 +9,79 @@ const MAX_SAMPLES: usize = 1 << 18;
 
 pub type Rgb = [u8; 3];
 
-/// At most `max` colours (1 to 256) that stand for the pixels of `frames` (packed RGB). A clip
-/// with no more distinct colours than that gets exactly its own colours back.
-pub fn palette<'a>(frames: impl IntoIterator<Item = &'a [u8]>, max: usize) -> Vec<Rgb> {
+/// A clip's palette: at most `max` colours (1 to 256) that stand for its pixels, and whether
+/// they are exactly its colours (a clip with no more distinct colours than that).
+pub fn palette<'a>(frames: impl IntoIterator<Item = &'a [u8]>, max: usize) -> (Vec<Rgb>, bool) {
     let max = max.clamp(1, 256);
     let frames: Vec<&[u8]> = frames.into_iter().collect();
     let total: usize = frames.iter().map(|f| f.len() / 3).sum();
     let stride = total.div_ceil(MAX_SAMPLES).max(1);
-    let mut counts: HashMap<Rgb, u32> = HashMap::new();
-    let mut n = 0usize;
-    for frame in frames {
-        for px in frame.chunks_exact(3) {
-            if n.is_multiple_of(stride) {
-                *counts.entry([px[0], px[1], px[2]]).or_default() += 1;
-            }
-            n += 1;
+    let samples = || {
+        frames
+            .iter()
+            .flat_map(|f| f.chunks_exact(3))
+            .step_by(stride)
+            .map(|px| [px[0], px[1], px[2]])
+    };
+    // Few colours (flat art, test pictures) are kept exactly; counting stops at one too many.
+    let mut exact: HashMap<Rgb, u32> = HashMap::new();
+    for c in samples() {
+        *exact.entry(c).or_default() += 1;
+        if exact.len() > max {
+            break;
         }
     }
-    let mut colours: Vec<(Rgb, u32)> = counts.into_iter().collect();
-    // A fixed order, so the same clip always gets the same palette.
-    colours.sort_unstable();
-    if colours.len() <= max {
-        return colours.into_iter().map(|(c, _)| c).collect();
+    if exact.len() <= max {
+        let mut colours: Vec<Rgb> = exact.into_keys().collect();
+        // A fixed order, so the same clip always gets the same palette.
+        colours.sort_unstable();
+        return (colours, true);
     }
-    median_cut(colours, max)
+    // Many colours: first into 32 levels a channel (each bin keeping its pixels' mean), which
+    // bounds the median cut's work whatever the clip, then cut.
+    let mut bins = vec![(0u32, [0u64; 3]); 1 << 15];
+    for c in samples() {
+        let key =
+            (usize::from(c[0] >> 3) << 10) | (usize::from(c[1] >> 3) << 5) | usize::from(c[2] >> 3);
+        let bin = &mut bins[key];
+        bin.0 += 1;
+        for (sum, v) in bin.1.iter_mut().zip(c) {
+            *sum += u64::from(v);
+        }
+    }
+    let mut colours: Vec<(Rgb, u32)> = bins
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, sum)| {
+            let n64 = u64::from(n);
+            let mean = |ch: usize| ((sum[ch] + n64 / 2) / n64) as u8;
+            ([mean(0), mean(1), mean(2)], n)
+        })
+        .collect();
+    colours.sort_unstable();
+    (median_cut(colours, max), false)
 }
 
 /// Splits the colour space into `max` boxes, each time cutting the box with the widest
 /// channel range at the median of that channel (by pixel count), then averages each box.
 fn median_cut(colours: Vec<(Rgb, u32)>, max: usize) -> Vec<Rgb> {
-    let mut boxes: Vec<Vec<(Rgb, u32)>> = vec![colours];
+    // Each box with its widest channel and that channel's range, worked out once per box.
+    let boxed = |colours: Vec<(Rgb, u32)>| {
+        let (channel, range) = widest_channel(&colours);
+        (colours, channel, range)
+    };
+    let mut boxes = vec![boxed(colours)];
     while boxes.len() < max {
-        let widest = boxes
+        let Some(i) = boxes
             .iter()
             .enumerate()
-            .filter(|(_, b)| b.len() > 1)
-            .map(|(i, b)| (i, widest_channel(b)))
-            .max_by_key(|&(_, (_, range))| range);
-        let Some((i, (channel, range))) = widest else {
+            .filter(|(_, (b, _, range))| b.len() > 1 && *range > 0)
+            .max_by_key(|(_, (_, _, range))| *range)
+            .map(|(i, _)| i)
+        else {
             break;
         };
-        if range == 0 {
-            break;
-        }
-        let mut cut = boxes.swap_remove(i);
+        let (mut cut, channel, _) = boxes.swap_remove(i);
         cut.sort_unstable_by_key(|(c, _)| c[channel]);
         let half: u64 = cut.iter().map(|(_, n)| u64::from(*n)).sum::<u64>() / 2;
         let mut seen = 0u64;
@@ -67,10 +96,10 @@ fn median_cut(colours: Vec<(Rgb, u32)>, max: usize) -> Vec<Rgb> {
         // Both halves keep at least one colour.
         let at = at.clamp(1, cut.len() - 1);
         let upper = cut.split_off(at);
-        boxes.push(cut);
-        boxes.push(upper);
+        boxes.push(boxed(cut));
+        boxes.push(boxed(upper));
     }
-    boxes.iter().map(|b| average(b)).collect()
+    boxes.iter().map(|(b, _, _)| average(b)).collect()
 }
 
 fn widest_channel(colours: &[(Rgb, u32)]) -> (usize, u8) {
@@ -102,21 +131,42 @@ fn average(colours: &[(Rgb, u32)]) -> Rgb {
     ]
 }
 
-/// Maps colours to their nearest palette entry, remembering each answer: a clip repeats its
-/// colours, so most lookups are one hash probe.
+/// Maps colours to their nearest palette entry, remembering answers: a clip repeats its
+/// colours, so most lookups are one probe.
 #[derive(Debug, Clone)]
 pub struct Mapper {
     palette: Vec<Rgb>,
-    memo: HashMap<Rgb, u8>,
+    lookup: Lookup,
 }
 
+#[derive(Debug, Clone)]
+enum Lookup {
+    /// Each colour's own answer: exact, for palettes that are a clip's own few colours.
+    Colours(HashMap<Rgb, u8>),
+    /// One answer per cell of 4×4×4 colour levels (64 a channel), filled as cells are met:
+    /// a photo-like clip has tens of thousands of colours, and a cell's colours differ by at
+    /// most 3 a channel, far less than the palette's own spacing.
+    Cells(Vec<u16>),
+}
+
+const EMPTY: u16 = u16::MAX;
+
 impl Mapper {
-    /// `palette` must hold 1 to 256 colours.
-    pub fn new(palette: Vec<Rgb>) -> Mapper {
-        Mapper {
-            palette,
-            memo: HashMap::new(),
-        }
+    /// A palette for `frames` (see [`palette`]) and its mapping.
+    pub fn for_frames<'a>(frames: impl IntoIterator<Item = &'a [u8]>, max: usize) -> Mapper {
+        let (palette, exact) = palette(frames, max);
+        Mapper::new(palette, exact)
+    }
+
+    /// `exact`: map each colour on its own (right when the palette holds the picture's own
+    /// colours); otherwise by cells of nearby colours.
+    pub fn new(palette: Vec<Rgb>, exact: bool) -> Mapper {
+        let lookup = if exact {
+            Lookup::Colours(HashMap::new())
+        } else {
+            Lookup::Cells(vec![EMPTY; 1 << 18])
+        };
+        Mapper { palette, lookup }
     }
 
     pub fn palette(&self) -> &[Rgb] {
@@ -124,12 +174,20 @@ impl Mapper {
     }
 
     pub fn index(&mut self, c: Rgb) -> u8 {
-        if let Some(&i) = self.memo.get(&c) {
-            return i;
+        match &mut self.lookup {
+            Lookup::Colours(memo) => *memo.entry(c).or_insert_with(|| nearest(&self.palette, c)),
+            Lookup::Cells(cells) => {
+                let key = (usize::from(c[0] >> 2) << 12)
+                    | (usize::from(c[1] >> 2) << 6)
+                    | usize::from(c[2] >> 2);
+                if cells[key] == EMPTY {
+                    // The cell's middle stands for all its colours.
+                    let middle = [c[0] | 2, c[1] | 2, c[2] | 2];
+                    cells[key] = u16::from(nearest(&self.palette, middle));
+                }
+                cells[key] as u8
+            }
         }
-        let i = nearest(&self.palette, c);
-        self.memo.insert(c, i);
-        i
     }
 
     /// Each pixel of a packed RGB frame as a palette index.
@@ -163,9 +221,14 @@ mod tests {
         let frame: Vec<u8> = [[255, 0, 0], [0, 0, 255], [255, 0, 0], [9, 9, 9]]
             .concat()
             .to_vec();
-        let palette = palette([frame.as_slice()], 256);
+        let (palette, exact) = palette([frame.as_slice()], 256);
+        assert!(exact);
         assert_eq!(palette, vec![[0, 0, 255], [9, 9, 9], [255, 0, 0]]);
-        let mut mapper = Mapper::new(palette);
+        // Colours a level apart stay apart.
+        let close: Vec<u8> = [[9u8, 9, 9], [10, 10, 10]].concat();
+        let mut mapper = Mapper::for_frames([close.as_slice()], 256);
+        assert_eq!(mapper.indices(&close), vec![0, 1]);
+        let mut mapper = Mapper::new(palette, exact);
         assert_eq!(mapper.indices(&frame), vec![2, 0, 2, 1]);
     }
 
@@ -175,9 +238,10 @@ mod tests {
         let frame: Vec<u8> = (0..64u8)
             .flat_map(|r| (0..64u8).flat_map(move |g| [r * 4, g * 4, 100]))
             .collect();
-        let palette = palette([frame.as_slice()], 256);
+        let (palette, exact) = palette([frame.as_slice()], 256);
+        assert!(!exact);
         assert_eq!(palette.len(), 256);
-        let mut mapper = Mapper::new(palette.clone());
+        let mut mapper = Mapper::new(palette.clone(), exact);
         let worst = frame
             .chunks_exact(3)
             .map(|px| {
@@ -193,9 +257,15 @@ mod tests {
     #[test]
     fn the_limit_is_kept_whatever_is_asked() {
         let frame: Vec<u8> = (0..=255u8).flat_map(|v| [v, 255 - v, v / 2]).collect();
-        assert_eq!(palette([frame.as_slice()], 0).len(), 1);
-        assert_eq!(palette([frame.as_slice()], 16).len(), 16);
-        assert_eq!(palette([frame.as_slice()], 10_000).len(), 256);
-        assert!(palette([&[][..]], 256).is_empty());
+        assert_eq!(palette([frame.as_slice()], 0).0.len(), 1);
+        assert_eq!(palette([frame.as_slice()], 16).0.len(), 16);
+        assert_eq!(palette([frame.as_slice()], 10_000).0, {
+            let mut own: Vec<Rgb> = frame.chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect();
+            own.sort_unstable();
+            own
+        });
+        assert!(palette([&[][..]], 256).0.is_empty());
+        // An empty palette maps everything to 0 rather than panicking.
+        assert_eq!(Mapper::new(Vec::new(), false).index([1, 2, 3]), 0);
     }
 }

@@ -9,11 +9,11 @@
 
 use std::fmt::Write as _;
 
-use super::quantize::{self, Mapper, Rgb};
+use super::quantize::{Mapper, Rgb};
 
 /// A packed RGB picture quantised to at most 256 colours and encoded.
 pub fn encode_rgb(rgb: &[u8], width: usize, height: usize) -> String {
-    let mut mapper = Mapper::new(quantize::palette([rgb], 256));
+    let mut mapper = Mapper::for_frames([rgb], 256);
     let indices = mapper.indices(rgb);
     encode(&indices, width, height, mapper.palette())
 }
@@ -249,7 +249,7 @@ mod tests {
         let text = encode_rgb(&rgb, w, h);
         let (_, _, back) = decode(&text);
         // Exactly what the palette gives, up to the percent rounding of its colours.
-        let mut mapper = Mapper::new(quantize::palette([rgb.as_slice()], 256));
+        let mut mapper = Mapper::for_frames([rgb.as_slice()], 256);
         let quantised: Vec<u8> = mapper
             .indices(&rgb)
             .into_iter()
