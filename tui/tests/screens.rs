@@ -323,6 +323,27 @@ fn a_tiny_terminal_does_not_panic() {
         }
     }
     playing(&mut app);
+    // Pictures in pixels on every size too, down to nothing, placed only inside the screen.
+    for mode in [Mode::Kitty, Mode::Sixel] {
+        app.graphics = Graphics {
+            mode,
+            cell_px: Some((1, 2)),
+        };
+        for screen in ['3', '4'] {
+            press(&mut app, KeyCode::Esc);
+            press(&mut app, KeyCode::Char(screen));
+            for (w, h) in [(1, 1), (10, 3), (20, 5), (0, 0), (12, 8)] {
+                let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+                let mut placement = None;
+                terminal
+                    .draw(|f| placement = ui::draw_frame(f, &app))
+                    .expect("draws");
+                if let Some(p) = placement {
+                    assert!(p.area.area() > 0 && p.area.right() <= w && p.area.bottom() <= h);
+                }
+            }
+        }
+    }
     press(&mut app, KeyCode::Char('?'));
     let mut terminal = Terminal::new(TestBackend::new(12, 4)).expect("terminal");
     terminal.draw(|f| ui::draw(f, &app)).expect("draws");
