@@ -58,6 +58,35 @@ pub struct ConsoleArgs {
     /// LOOPSMITH_CONTROL_TOKEN.
     #[arg(long, value_name = "ADDR", conflicts_with = "socket")]
     pub connect: Option<String>,
+    /// Leave the mouse to the terminal (text selection) instead of clicking tabs and rows and
+    /// scrolling lists with the wheel.
+    #[arg(long)]
+    pub no_mouse: bool,
+    /// How clips are drawn in Preview and Generate: kitty graphics, sixel, or half-blocks
+    /// (two pixels a cell, any true-colour terminal). auto goes by the environment, then asks
+    /// the terminal; half-blocks inside tmux or screen and whenever unsure.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = GraphicsArg::Auto)]
+    pub graphics: GraphicsArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphicsArg {
+    Auto,
+    Kitty,
+    Sixel,
+    Halfblocks,
+}
+
+impl From<GraphicsArg> for loopsmith_console::graphics::Choice {
+    fn from(arg: GraphicsArg) -> Self {
+        use loopsmith_console::graphics::Choice;
+        match arg {
+            GraphicsArg::Auto => Choice::Auto,
+            GraphicsArg::Kitty => Choice::Kitty,
+            GraphicsArg::Sixel => Choice::Sixel,
+            GraphicsArg::Halfblocks => Choice::HalfBlocks,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]

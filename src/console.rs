@@ -47,7 +47,7 @@ pub fn run(settings: &Settings, args: ConsoleArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Runtime(e.into()))?;
 
     if args.embedded {
-        return runtime.block_on(embedded(settings, tap, operator));
+        return runtime.block_on(embedded(settings, tap, operator, &args));
     }
     let connect: Box<dyn Connect> = match &args.connect {
         Some(addr) => {
@@ -68,7 +68,12 @@ pub fn run(settings: &Settings, args: ConsoleArgs) -> Result<(), Failure> {
         )),
     };
     runtime
-        .block_on(run_console(Options { connect, operator }))
+        .block_on(run_console(Options {
+            connect,
+            operator,
+            mouse: !args.no_mouse,
+            graphics: args.graphics.into(),
+        }))
         .map_err(|e| Failure::Runtime(anyhow::anyhow!("the console failed: {e}")))
 }
 
@@ -93,6 +98,7 @@ async fn embedded(
     settings: &Settings,
     tap: LogTap,
     operator: Option<String>,
+    args: &ConsoleArgs,
 ) -> Result<(), Failure> {
     // The same backends `serve` builds (the local model, then Pika when it is configured), so
     // the newcomer's path falls back the way the server does.
@@ -126,6 +132,8 @@ async fn embedded(
             shutdown: shutdown.clone(),
         }),
         operator,
+        mouse: !args.no_mouse,
+        graphics: args.graphics.into(),
     })
     .await;
     shutdown.cancel();

@@ -132,7 +132,23 @@ async fn render(
             report(&args.out, artifact.bytes, job.as_ref(), args.json);
             Ok(())
         }
-        JobState::Failed { reason, .. } => Err(Failure::Runtime(anyhow::anyhow!(reason))),
+        JobState::Failed { reason, chain, .. } => {
+            // The person at this terminal runs the server too: the causes follow the sentence,
+            // as `reason: outer cause: …: root cause`.
+            let error = chain
+                .into_iter()
+                .rev()
+                .fold(None::<anyhow::Error>, |inner, cause| {
+                    Some(match inner {
+                        Some(inner) => inner.context(cause),
+                        None => anyhow::anyhow!(cause),
+                    })
+                });
+            Err(Failure::Runtime(match error {
+                Some(causes) => causes.context(reason),
+                None => anyhow::anyhow!(reason),
+            }))
+        }
         other => Err(Failure::Runtime(anyhow::anyhow!(
             "the job ended {}",
             other.name()

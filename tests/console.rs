@@ -21,6 +21,10 @@ use loopsmith_engine::{
 use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(120);
+/// The pane's mouse reporting modes: any motion (1003), motion while pressed (1002), presses
+/// (1000), SGR encoding (1006).
+const MOUSE_MODES: &str =
+    "#{mouse_all_flag}#{mouse_button_flag}#{mouse_standard_flag}#{mouse_sgr_flag}";
 
 fn fixture_bundle() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tests/fixtures/tiny-animatediff")
@@ -255,13 +259,13 @@ fn serve(
     stop
 }
 
-#[test]
-fn attach_to_a_server_survive_its_restart_and_quit_cleanly() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let socket = dir.path().join("run/control.sock");
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+/// An engine rendering with [`GreenBackend`], in `runtime`.
+fn green_engine(
+    runtime: &tokio::runtime::Runtime,
+    data_dir: &Path,
+) -> (Engine, Arc<ControlledBackend>) {
     let mut settings = Settings::default();
-    settings.storage.data_dir = dir.path().join("data");
+    settings.storage.data_dir = data_dir.to_path_buf();
     let backend = ControlledBackend::new(
         Arc::new(GreenBackend),
         BackendInfo {
@@ -281,10 +285,22 @@ fn attach_to_a_server_survive_its_restart_and_quit_cleanly() {
         )
         .expect("engine starts")
     };
+    (engine, backend)
+}
+
+#[test]
+fn attach_to_a_server_survive_its_restart_and_quit_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("run/control.sock");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (engine, backend) = green_engine(&runtime, &dir.path().join("data"));
     let first = serve(&runtime, &engine, &backend, &socket);
 
+    // Without TMUX in its environment the console cannot tell it runs in tmux, so it asks the
+    // terminal what it can draw (tmux answers: no sixel) before the UI starts; the keys below
+    // then show that the answer was not taken for input.
     let script = format!(
-        "env -u LOOPSMITH_CONFIG TERM=xterm-256color USER=tester \
+        "env -u LOOPSMITH_CONFIG -u TMUX TERM=xterm-256color USER=tester \
          LOOPSMITH_STORAGE__DATA_DIR='{data}' '{bin}' console --socket '{socket}'; \
          echo \"CONSOLE-EXIT=$?\"; stty -a | grep -o -- '-\\?icanon' | sed 's/^/MODE=/'; \
          exec sleep 120",
@@ -343,4 +359,79 @@ fn attach_to_a_server_survive_its_restart_and_quit_cleanly() {
         "the alternate screen was left"
     );
     second.cancel();
+}
+
+/// In kitty and sixel modes pictures go out as escape sequences after each frame. tmux 3.3,
+/// which runs this test, takes both kinds in and shows nothing for them, so the pane must show
+/// the UI with the picture's cells blank: a malformed sequence would leave its bytes on screen
+/// or swallow the UI drawn after it. The help drawn over a picture falls back to half-blocks,
+/// and a click on a tab (an SGR mouse report typed into the pane) switches screens.
+#[test]
+fn pictures_in_pixels_leave_the_screen_clean_and_the_mouse_clicks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("run/control.sock");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (engine, backend) = green_engine(&runtime, &dir.path().join("data"));
+    let stop = serve(&runtime, &engine, &backend, &socket);
+
+    for (n, mode) in ["kitty", "sixel"].into_iter().enumerate() {
+        let script = format!(
+            "env -u LOOPSMITH_CONFIG TERM=xterm-256color USER=tester \
+             LOOPSMITH_STORAGE__DATA_DIR='{data}' '{bin}' console --socket '{socket}' \
+             --graphics {mode}; \
+             echo \"CONSOLE-EXIT=$?\"; stty -a | grep -o -- '-\\?icanon' | sed 's/^/MODE=/'; \
+             exec sleep 120",
+            data = dir.path().join("console-data").display(),
+            bin = env!("CARGO_BIN_EXE_loopsmith"),
+            socket = socket.display(),
+        );
+        let tmux = Tmux::start(mode, dir.path(), &script);
+        tmux.wait_for("● console:tester");
+        // Presses and the wheel (1000) in SGR encoding (1006), and no pointer motion (1002,
+        // 1003): those would wake the console at every move.
+        assert_eq!(tmux.display(MOUSE_MODES), "0011");
+        tmux.keys(&["4"]);
+        tmux.literal(&format!("a green square in {mode}"));
+        tmux.keys(&["Enter"]);
+        let job = n + 1;
+        tmux.wait_for(&format!("job {job} done"));
+        tmux.keys(&["Escape"]);
+        tmux.wait_for("i or Enter: edit the form");
+        // The Preview tab, clicked: row 1, column 40 is inside " 3 Preview ".
+        tmux.literal("\x1b[<0;40;1M\x1b[<0;40;1m");
+        let screen = tmux.wait_for(&format!("fps · {mode}"));
+        assert!(screen.contains("space: pause/play"), "{screen}");
+        assert!(
+            !screen.contains('▀'),
+            "the picture is not drawn in cells:\n{screen}"
+        );
+        for junk in ["_G", "a=T", "Pq", "1;1;", "m=1", "\u{1b}"] {
+            assert!(
+                !screen.contains(junk),
+                "{junk:?} reached the screen:\n{screen}"
+            );
+        }
+
+        tmux.keys(&["?"]);
+        let help = tmux.wait_for("Keys · any key closes");
+        assert!(help.contains("click a tab"), "{help}");
+        assert!(
+            help.contains('▀'),
+            "around the help the clip is in cells:\n{help}"
+        );
+        tmux.keys(&["Escape"]);
+        tmux.wait_for("space: pause/play");
+
+        tmux.keys(&["q"]);
+        let after = tmux.wait_for("MODE=");
+        assert!(after.contains("CONSOLE-EXIT=0"), "{after}");
+        assert!(after.contains("MODE=icanon"), "{after}");
+        assert_eq!(tmux.display("#{alternate_on}"), "0");
+        assert_eq!(
+            tmux.display(MOUSE_MODES),
+            "0000",
+            "mouse reporting was left on"
+        );
+    }
+    stop.cancel();
 }

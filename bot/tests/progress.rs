@@ -198,6 +198,7 @@ async fn each_ending_is_reported_with_its_sentence() {
     let failed = JobState::Failed {
         reason: "The renderer ran out of memory.".into(),
         retryable: true,
+        chain: vec!["local failed".into(), "CUDA out of memory".into()],
     };
     let outcome = follow(
         &surface,

@@ -27,7 +27,7 @@ pub use backend::{
     Backend, BackendError, Clip, Explained, Health, Progress, ProgressSink, RenderJob,
 };
 pub use engine::{Engine, now_ms};
-pub use error::{Error, error_chain};
+pub use error::{Error, error_chain, error_levels};
 pub use events::{JobEvents, Submitted};
 pub use image_input::{ImageError, InputImage};
 pub use local::LocalBackend;

@@ -139,7 +139,9 @@ impl Metrics {
                         .observe(now.duration_since(since).as_secs_f64());
                 }
             }
-            JobState::Failed { reason, retryable } => {
+            JobState::Failed {
+                reason, retryable, ..
+            } => {
                 *inner
                     .failures
                     .entry(failure_kind(reason, *retryable))
@@ -445,6 +447,7 @@ mod tests {
                     JobState::Failed {
                         reason: (*reason).into(),
                         retryable: *retryable,
+                        chain: Vec::new(),
                     },
                 ),
                 now,

@@ -452,7 +452,12 @@ async fn backend_failures_end_the_job_with_a_sentence_for_the_user() {
         final_state(&until_finished(&mut failed).await),
         JobState::Failed {
             reason: "Rendering failed on our side; please try again.".into(),
-            retryable: true
+            retryable: true,
+            // Every level of the backend's error, for the operator.
+            chain: vec![
+                "local failed".to_string(),
+                "the fake backend was told to fail".to_string()
+            ],
         }
     );
     backend.set_behaviour(Behaviour::Refuse("That prompt isn't allowed here.".into()));
@@ -464,7 +469,8 @@ async fn backend_failures_end_the_job_with_a_sentence_for_the_user() {
         final_state(&until_finished(&mut refused).await),
         JobState::Failed {
             reason: "That prompt isn't allowed here.".into(),
-            retryable: false
+            retryable: false,
+            chain: vec!["local refused the request: That prompt isn't allowed here.".to_string()],
         }
     );
 }

@@ -1,7 +1,8 @@
-//! The fal key never reaches logs, errors or debug output. Alone in its own test binary:
-//! it captures logs with a thread-local subscriber, and tracing caches whether a log line is
-//! wanted per call site across the whole process, so a concurrent test in the same binary
-//! (with no subscriber) could make this one miss lines it must see.
+//! The fal key never reaches logs, errors, a failed job's recorded error chain or debug
+//! output. Alone in its own test binary: it captures logs with a thread-local subscriber, and
+//! tracing caches whether a log line is wanted per call site across the whole process, so a
+//! concurrent test in the same binary (with no subscriber) could make this one miss lines it
+//! must see.
 
 mod common;
 mod pika_common;
@@ -69,6 +70,8 @@ async fn the_key_never_reaches_logs_errors_or_debug_output() {
             texts.push(err.to_string());
             texts.push(format!("{err:?}"));
             texts.push(err.user_message());
+            // What a failed job records for the operator (`JobState::Failed::chain`).
+            texts.extend(loopsmith_engine::error_levels(&err));
             let mut source = std::error::Error::source(&err);
             while let Some(cause) = source {
                 texts.push(cause.to_string());
@@ -92,6 +95,12 @@ async fn the_key_never_reaches_logs_errors_or_debug_output() {
         "fal refused this server's key; the operator needs to check FAL_KEY."
     );
     texts.push(format!("{err:?} {err} {wrong:?}"));
+    let recorded = loopsmith_engine::error_levels(&err);
+    assert!(
+        recorded.len() > 1,
+        "the refusal's causes are recorded: {recorded:?}"
+    );
+    texts.extend(recorded);
 
     let logs = String::from_utf8_lossy(&captured.0.lock().expect("lock")).to_string();
     assert!(

@@ -52,6 +52,11 @@ pub enum JobState {
         reason: String,
         /// Whether submitting the same request again may succeed.
         retryable: bool,
+        /// The real error for the operator, outermost first: one entry per `source()` level.
+        /// Never shown to the requester. Absent from records written before it existed (and
+        /// left out when empty), so stored jobs and older peers still parse.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        chain: Vec<String>,
     },
     Cancelled {
         by: UserKey,
@@ -148,6 +153,7 @@ mod tests {
             JobState::Failed {
                 reason: "x".into(),
                 retryable: false,
+                chain: vec!["local failed".into(), "out of memory".into()],
             },
             JobState::Cancelled {
                 by: UserKey::new(Platform::Cli, "me"),
@@ -203,6 +209,41 @@ mod tests {
         assert_eq!(
             json,
             r#"{"state":"running","backend":"pika","progress":0.25}"#
+        );
+    }
+
+    #[test]
+    fn a_failure_recorded_before_the_chain_existed_still_parses() {
+        // A record as sled holds it from before `chain`, and as an older peer sends it.
+        let old = r#"{"state":"failed","reason":"Rendering failed.","retryable":true}"#;
+        let state: JobState = serde_json::from_str(old).expect("parses");
+        assert_eq!(
+            state,
+            JobState::Failed {
+                reason: "Rendering failed.".into(),
+                retryable: true,
+                chain: Vec::new(),
+            }
+        );
+        // An empty chain is written the old way, so older peers can read new records.
+        assert_eq!(serde_json::to_string(&state).expect("serialises"), old);
+    }
+
+    #[test]
+    fn a_failure_round_trips_with_its_chain() {
+        let state = JobState::Failed {
+            reason: "Rendering failed.".into(),
+            retryable: false,
+            chain: vec![
+                "local failed".into(),
+                "the denoiser ran out of memory".into(),
+            ],
+        };
+        let json = serde_json::to_string(&state).expect("serialises");
+        assert!(json.contains(r#""chain":["local failed","#), "{json}");
+        assert_eq!(
+            serde_json::from_str::<JobState>(&json).expect("parses"),
+            state
         );
     }
 }

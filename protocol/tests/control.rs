@@ -40,6 +40,7 @@ fn job() -> Job {
         state: JobState::Failed {
             reason: "boom".into(),
             retryable: true,
+            chain: vec!["local failed".into(), "boom at step 3".into()],
         },
         backend: Some("local".into()),
         attempts: 2,

@@ -11,6 +11,7 @@ use loopsmith_protocol::control::{
 use loopsmith_protocol::{Job, JobId, JobState, UserKey};
 
 use crate::forms::{GenerateForm, StyleEditor};
+use crate::graphics::Graphics;
 pub use crate::model::{
     Action, Confirm, Conn, JobView, Net, Player, PreviewState, Screen, StateFilter, Tone,
 };
@@ -52,12 +53,16 @@ pub struct App {
     /// First listed row, kept between frames so the list scrolls like a pager.
     pub job_offset: Cell<usize>,
     pub user_selected: usize,
+    /// First listed user, kept between frames like `job_offset`.
+    pub user_offset: Cell<usize>,
     pub backend_selected: usize,
     pub generate: GenerateForm,
     pub style_editor: Option<StyleEditor>,
     pub preview: PreviewState,
     pub confirm: Option<Confirm>,
     pub help: bool,
+    /// How pictures are drawn; half-blocks unless the run loop found the terminal can do more.
+    pub graphics: Graphics,
     pub status: Option<(String, Tone)>,
     pub now_ms: u64,
     /// Set when anything changed since the last draw.
@@ -88,12 +93,14 @@ impl App {
             job_details: false,
             job_offset: Cell::new(0),
             user_selected: 0,
+            user_offset: Cell::new(0),
             backend_selected: 0,
             generate: GenerateForm::default(),
             style_editor: None,
             preview: PreviewState::Empty,
             confirm: None,
             help: false,
+            graphics: Graphics::HALF_BLOCKS,
             status: None,
             now_ms: 0,
             dirty: true,
@@ -148,6 +155,12 @@ impl App {
         }
         let req = self.request(kind);
         vec![Action::Send(make(req))]
+    }
+
+    /// Whether a dialog or the help is drawn over the screen. Pictures in pixels would sit on
+    /// top of it, so the preview falls back to half-blocks meanwhile.
+    pub fn overlay_open(&self) -> bool {
+        self.help || self.confirm.is_some() || self.style_editor.is_some()
     }
 
     pub fn selected_job(&self) -> Option<&JobView> {

@@ -18,24 +18,27 @@ pub const HELP: &[(&str, &str, &str)] = &[
     ("Lists", "j k / ↑ ↓", "move"),
     ("Lists", "g G / Home End", "first / last"),
     ("Lists", "PgUp PgDn", "page"),
-    ("Jobs", "Enter", "details"),
+    ("Jobs", "Enter / Esc", "open / close details"),
     ("Jobs", "/", "filter by text (Esc clears)"),
     ("Jobs", "s", "filter by state"),
-    ("Jobs", "c", "cancel the job"),
+    ("Jobs", "c", "cancel the job (y confirms)"),
     ("Jobs", "r", "retry the job"),
     ("Jobs", "p", "play the job's clip"),
     ("Preview", "Space", "pause / play"),
     ("Preview", "← →", "step a frame (paused)"),
     ("Generate", "type", "edit the focused field"),
-    ("Generate", "Tab / S-Tab", "next / previous field"),
+    ("Generate", "Tab S-Tab / ↑ ↓", "next / previous field"),
     ("Generate", "← →", "change an option"),
     ("Generate", "Enter", "submit as the console user"),
     ("Generate", "Esc / i", "leave / resume editing"),
-    ("Users", "e / Enter", "edit style"),
-    ("Users", "b", "ban / unban"),
+    ("Users", "e / Enter", "edit style (Esc cancels)"),
+    ("Users", "b", "ban / unban (y confirms)"),
     ("Backends", "p / Space", "pause / resume"),
     ("Logs", "l", "cycle the lowest level shown"),
     ("Logs", "f / End", "follow the tail"),
+    ("Mouse", "click a tab", "switch screen"),
+    ("Mouse", "click a row", "select it (Jobs, Users)"),
+    ("Mouse", "wheel", "scroll Jobs, Users and Logs"),
 ];
 
 const PAGE: usize = 10;
@@ -156,7 +159,7 @@ impl App {
         }
     }
 
-    fn go(&mut self, screen: Screen) {
+    pub(crate) fn go(&mut self, screen: Screen) {
         self.screen = screen;
         if screen == Screen::Generate {
             self.generate.editing = true;

@@ -1,16 +1,20 @@
 //! The event loop: keys, server reports and timers in; a redraw only when something changed.
 
-use std::io;
+use std::io::{self, Write as _};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossterm::event::{self, Event};
+use crossterm::queue;
+use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+use ratatui::layout::Rect;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{Action, App};
 use crate::client::{self, Connect};
-use crate::terminal::TerminalGuard;
+use crate::graphics::{Choice, Painter, detect};
+use crate::terminal::{Term, TerminalGuard};
 use crate::ui;
 
 /// How the console attaches and who it says it is.
@@ -18,6 +22,11 @@ pub struct Options {
     pub connect: Box<dyn Connect>,
     /// The operator's login, sent in the hello.
     pub operator: Option<String>,
+    /// Whether to ask the terminal for mouse clicks and the wheel (`--no-mouse` turns it off
+    /// where capturing the mouse gets in the way, e.g. of selecting text).
+    pub mouse: bool,
+    /// How to draw pictures (`--graphics`); `Auto` finds out what the terminal supports.
+    pub graphics: Choice,
 }
 
 impl std::fmt::Debug for Options {
@@ -25,6 +34,8 @@ impl std::fmt::Debug for Options {
         f.debug_struct("Options")
             .field("connect", &self.connect.describe())
             .field("operator", &self.operator)
+            .field("mouse", &self.mouse)
+            .field("graphics", &self.graphics)
             .finish()
     }
 }
@@ -43,11 +54,15 @@ pub async fn run(options: Options) -> io::Result<()> {
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
 
-    let mut guard = TerminalGuard::enter()?;
+    let mut guard = TerminalGuard::enter(options.mouse)?;
+    // Before the input reader starts, so the terminal's answers are not taken for keys. At
+    // most a fifth of a second, and only when the environment does not already say.
+    let mut painter = Painter::new(detect::detect(options.graphics));
     let stop = CancellationToken::new();
     let (net_tx, mut net_rx) = mpsc::channel(1024);
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let mut app = App::new(options.connect.describe());
+    app.graphics = painter.graphics();
     let client = tokio::spawn(client::run(
         options.connect,
         options.operator,
@@ -84,7 +99,7 @@ pub async fn run(options: Options) -> io::Result<()> {
         app.now_ms = now_ms();
         if app.dirty {
             app.dirty = false;
-            if let Err(e) = guard.terminal.draw(|f| ui::draw(f, &app)) {
+            if let Err(e) = draw(&mut guard.terminal, &app, &mut painter) {
                 break Err(e);
             }
         }
@@ -109,8 +124,24 @@ pub async fn run(options: Options) -> io::Result<()> {
                 Some(Event::Key(key)) => app.on_key(key),
                 Some(Event::Resize(..)) => {
                     app.dirty = true;
+                    // ratatui clears the screen on a resize, pictures included; the cell size
+                    // may have changed with the font.
+                    let mut graphics = painter.graphics();
+                    if let Ok(w) = crossterm::terminal::window_size()
+                        && let Some(cell) =
+                            detect::cell_px_from_window(w.columns, w.rows, w.width, w.height)
+                    {
+                        graphics.cell_px = Some(cell);
+                    }
+                    painter.set_graphics(graphics);
+                    painter.invalidate();
+                    app.graphics = graphics;
                     Vec::new()
                 }
+                Some(Event::Mouse(mouse)) => match guard.terminal.size() {
+                    Ok(size) => app.on_mouse(mouse, Rect::new(0, 0, size.width, size.height)),
+                    Err(e) => break Err(e),
+                },
                 Some(_) => Vec::new(),
                 None => break Err(io::Error::other("the terminal stopped sending input")),
             },
@@ -146,6 +177,29 @@ pub async fn run(options: Options) -> io::Result<()> {
     stop.cancel();
     let _ = client.await;
     let _ = tokio::task::spawn_blocking(move || reader.join()).await;
+    let backend = guard.terminal.backend_mut();
+    let _ = painter.finish(backend).and_then(|()| backend.flush());
     drop(guard);
     result
+}
+
+/// Draws a frame, then the picture in pixels when there is one. In a graphics mode the two go
+/// out as one synchronized update, so terminals that support it never show one without the
+/// other.
+fn draw(terminal: &mut Term, app: &App, painter: &mut Painter) -> io::Result<()> {
+    if !painter.active() {
+        terminal.draw(|f| ui::draw(f, app))?;
+        return Ok(());
+    }
+    queue!(terminal.backend_mut(), BeginSynchronizedUpdate)?;
+    let mut placement = None;
+    terminal.draw(|f| placement = ui::draw_frame(f, app))?;
+    if painter.needs_clear(placement.as_ref()) {
+        // The skipped cells still hold whatever was there: start from a clean screen.
+        terminal.clear()?;
+        terminal.draw(|f| placement = ui::draw_frame(f, app))?;
+    }
+    painter.paint(placement, &app.preview, terminal.backend_mut())?;
+    queue!(terminal.backend_mut(), EndSynchronizedUpdate)?;
+    terminal.backend_mut().flush()
 }

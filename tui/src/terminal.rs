@@ -1,10 +1,13 @@
-//! Terminal hygiene: raw mode and the alternate screen go on together and come off together,
-//! on return, on error and on panic, so the operator's shell is never left broken.
+//! Terminal hygiene: raw mode, the alternate screen and mouse reporting go on together and
+//! come off together, on return, on error and on panic, so the operator's shell is never left
+//! broken.
 
+use std::fmt;
 use std::io::{self, Stdout};
 use std::sync::Once;
 
 use crossterm::cursor::{Hide, Show};
+use crossterm::event::DisableMouseCapture;
 use crossterm::execute;
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
@@ -22,8 +25,21 @@ pub struct TerminalGuard {
 
 static PANIC_HOOK: Once = Once::new();
 
+/// Asks for button presses and the wheel only (X10-style reporting, SGR encoding), not
+/// crossterm's `EnableMouseCapture`, which also asks for every pointer move: those would wake
+/// the console for nothing each time the pointer crosses the window.
+#[derive(Debug, Clone, Copy)]
+pub struct EnableClicks;
+
+impl crossterm::Command for EnableClicks {
+    fn write_ansi(&self, f: &mut impl fmt::Write) -> fmt::Result {
+        f.write_str("\x1b[?1000h\x1b[?1006h")
+    }
+}
+
 impl TerminalGuard {
-    pub fn enter() -> io::Result<TerminalGuard> {
+    /// Raw mode, the alternate screen, a hidden cursor, and mouse clicks when `mouse`.
+    pub fn enter(mouse: bool) -> io::Result<TerminalGuard> {
         PANIC_HOOK.call_once(|| {
             let previous = std::panic::take_hook();
             std::panic::set_hook(Box::new(move |info| {
@@ -34,7 +50,12 @@ impl TerminalGuard {
         });
         enable_raw_mode()?;
         let mut stdout = io::stdout();
-        if let Err(e) = execute!(stdout, EnterAlternateScreen, Hide) {
+        let entered = if mouse {
+            execute!(stdout, EnterAlternateScreen, Hide, EnableClicks)
+        } else {
+            execute!(stdout, EnterAlternateScreen, Hide)
+        };
+        if let Err(e) = entered {
             restore();
             return Err(e);
         }
@@ -55,8 +76,15 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// Leaves raw mode and the alternate screen and shows the cursor; safe to call twice.
+/// Turns mouse reporting off, leaves raw mode and the alternate screen and shows the cursor;
+/// safe to call twice, and whether or not the mouse was on (turning off a mode that is off
+/// does nothing).
 pub fn restore() {
     let _ = disable_raw_mode();
-    let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+    let _ = execute!(
+        io::stdout(),
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        Show
+    );
 }

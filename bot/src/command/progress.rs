@@ -174,7 +174,9 @@ pub async fn follow<S: Surface, E: EventSource>(
             finish(surface, &status, &shown, &text, last_edit, pacing).await;
             outcome
         }
-        Some(JobState::Failed { reason, retryable }) => {
+        Some(JobState::Failed {
+            reason, retryable, ..
+        }) => {
             let text = texts::failed(&reason, retryable);
             finish(surface, &status, &shown, &text, last_edit, pacing).await;
             Outcome::Failed { reason }

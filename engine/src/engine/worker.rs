@@ -114,6 +114,7 @@ impl Engine {
                 job.state = JobState::Failed {
                     reason: err.user_message(),
                     retryable: err.retryable(),
+                    chain: crate::error_levels(&err),
                 };
                 return self.finish(job).await;
             }
@@ -123,6 +124,10 @@ impl Engine {
             job.state = JobState::Failed {
                 reason: "Rendering failed on our side; please try again.".to_string(),
                 retryable: true,
+                chain: vec![format!(
+                    "{} returned a malformed clip: {problem}",
+                    clip.backend
+                )],
             };
             return self.finish(job).await;
         }
@@ -138,28 +143,34 @@ impl Engine {
         let encoder = self.inner.encoder.clone();
         let dir = self.inner.artifacts_dir.join(id.to_string());
         let params = job.params.clone();
+        // Failures keep every level of their error, for the job's record.
         let encoded = tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                let mut levels = vec![format!("cannot create {}", dir.display())];
+                levels.extend(crate::error_levels(&e));
+                levels
+            })?;
             encoder
                 .encode(&clip, &params, &dir)
-                .map_err(|e| e.to_string())
+                .map_err(|e| crate::error_levels(&e))
         })
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| crate::error_levels(&e))
         .and_then(|r| r);
         if let Some(by) = cancelled_by() {
             return self.interrupted(job, Some(by)).await;
         }
         job.state = match encoded {
             Ok(artifacts) => JobState::Done { artifacts },
-            Err(problem) => {
-                error!(problem, "encoding failed");
+            Err(mut chain) => {
+                error!(problem = %chain.join(": "), "encoding failed");
+                chain.insert(0, "encoding failed".to_string());
                 JobState::Failed {
                     reason:
                         "The clip rendered, but making the sticker file failed; please try again."
                             .to_string(),
                     retryable: true,
+                    chain,
                 }
             }
         };

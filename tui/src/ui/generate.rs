@@ -9,8 +9,9 @@ use loopsmith_protocol::JobState;
 use super::{bar, block, duration, state_style};
 use crate::app::App;
 use crate::forms::{GenField, TextInput};
+use crate::graphics::Placement;
 
-pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
+pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) -> Option<Placement> {
     let [form, side] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
     let [form, progress] =
@@ -100,7 +101,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         }
     };
     frame.render_widget(Paragraph::new(status).block(block("Progress")), progress);
-    super::preview::draw_in(frame, side, app, "Preview");
+    super::preview::draw_in(frame, side, app, "Preview")
 }
 
 fn with_cursor(input: &TextInput) -> Vec<Span<'static>> {

@@ -4,20 +4,25 @@ use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table};
 
-use loopsmith_protocol::JobState;
+use loopsmith_protocol::{JobId, JobState};
 
 use super::dashboard::truncate;
-use super::{ago, bar, block, duration, selected_style, state_style, wrap};
+use super::{ago, bar, block, duration, selected_style, state_style, wrap, wrap_hanging};
 use crate::app::{App, JobView};
 
-pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
-    let (list, details) = if app.job_details {
+/// The table's part of the screen, and the details pane's when it is open.
+pub fn areas(area: Rect, app: &App) -> (Rect, Option<Rect>) {
+    if app.job_details {
         let [a, b] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
             .areas(area);
         (a, Some(b))
     } else {
         (area, None)
-    };
+    }
+}
+
+pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let (list, details) = areas(area, app);
     draw_table(frame, list, app);
     if let Some(area) = details {
         draw_details(frame, area, app);
@@ -148,6 +153,23 @@ fn draw_details(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Span::raw(format!("{:<10}", "state")).dim(),
             Span::styled(job.state.name(), state_style(&job.state).bold()),
         ]),
+    ];
+    // A failure comes first, where a short pane still shows it.
+    if let JobState::Failed {
+        reason,
+        retryable,
+        chain,
+    } = &job.state
+    {
+        lines.extend(error_lines(
+            job.id,
+            reason,
+            *retryable,
+            chain,
+            area.width.saturating_sub(2),
+        ));
+    }
+    lines.extend([
         field("user", job.user.to_string()),
         field("prompt", p.user_prompt.clone()),
         field("rendered", p.prompt.clone()),
@@ -180,30 +202,8 @@ fn draw_details(frame: &mut Frame<'_>, area: Rect, app: &App) {
         field("render", span(t.started_ms, t.rendered_ms)),
         field("encode", span(t.rendered_ms, t.finished_ms)),
         field("total", span(Some(t.created_ms), t.finished_ms)),
-    ];
+    ]);
     match &job.state {
-        JobState::Failed { reason, retryable } => {
-            lines.push(Line::from(""));
-            lines.push(Line::from(Span::styled(
-                "error",
-                Style::new().fg(Color::Red).bold(),
-            )));
-            // The chain as the engine recorded it: the reason the user saw, then whether a
-            // retry may help. The full source chain is in the Logs screen under this job.
-            lines.push(Line::from(format!("  {reason}")));
-            lines.push(
-                Line::from(format!(
-                    "  {} · see Logs for job={}",
-                    if *retryable {
-                        "retryable (r)"
-                    } else {
-                        "not retryable"
-                    },
-                    job.id
-                ))
-                .dim(),
-            );
-        }
         JobState::Done { artifacts } => {
             lines.push(Line::from(""));
             for a in artifacts {
@@ -218,4 +218,64 @@ fn draw_details(frame: &mut Frame<'_>, area: Rect, app: &App) {
         _ => {}
     }
     frame.render_widget(wrap(Paragraph::new(lines)).block(block("Details")), area);
+}
+
+/// The sentence the requester saw, whether a retry may help, then the real error as the
+/// engine recorded it: one cause a line, each wrapped under itself to `width` columns (the
+/// paragraph's own wrapping would lose the indent).
+fn error_lines(
+    job: JobId,
+    reason: &str,
+    retryable: bool,
+    chain: &[String],
+    width: u16,
+) -> Vec<Line<'static>> {
+    const LABEL: &str = "          ";
+    let red = Style::new().fg(Color::Red);
+    let mut lines = Vec::new();
+    for (i, text) in wrap_hanging(reason, LABEL, LABEL, width)
+        .into_iter()
+        .enumerate()
+    {
+        let text = text[LABEL.len()..].to_string();
+        let label = if i == 0 { "error" } else { "" };
+        lines.push(Line::from(vec![
+            Span::raw(format!("{label:<10}")).dim(),
+            Span::styled(text, red.bold()),
+        ]));
+    }
+    lines.push(
+        Line::from(if retryable {
+            format!("{LABEL}retryable (r)")
+        } else {
+            format!("{LABEL}not retryable")
+        })
+        .dim(),
+    );
+    if chain.is_empty() {
+        // Jobs recorded before the engine kept the chain.
+        lines.push(Line::from(vec![
+            Span::raw(format!("{:<10}", "cause")).dim(),
+            Span::raw(format!("not recorded; see Logs for job={job}")).dim(),
+        ]));
+    }
+    for (i, cause) in chain.iter().enumerate() {
+        let (first, rest) = if i == 0 {
+            (LABEL.to_string(), LABEL.to_string())
+        } else {
+            (format!("{LABEL}↳ "), format!("{LABEL}  "))
+        };
+        for (j, text) in wrap_hanging(cause, &first, &rest, width)
+            .into_iter()
+            .enumerate()
+        {
+            let text = text[LABEL.len()..].to_string();
+            let label = if i == 0 && j == 0 { "cause" } else { "" };
+            lines.push(Line::from(vec![
+                Span::raw(format!("{label:<10}")).dim(),
+                Span::styled(text, red),
+            ]));
+        }
+    }
+    lines
 }

@@ -1,11 +1,11 @@
 //! Drawing. Every function here reads the [`App`] and writes cells; nothing changes state
-//! except the Jobs list's scroll offset, which only the frame size can decide.
+//! except the Jobs and Users lists' scroll offsets, which only the frame size can decide.
 
 mod backends;
 mod dashboard;
 mod generate;
 mod help;
-mod jobs;
+pub(crate) mod jobs;
 mod logs;
 pub mod picture;
 mod preview;
@@ -20,30 +20,70 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use loopsmith_protocol::JobState;
 use loopsmith_protocol::control::BackendState;
 
-use crate::app::{App, Conn, Screen, Tone};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-pub fn draw(frame: &mut Frame<'_>, app: &App) {
+use crate::app::{App, Conn, Screen, Tone};
+use crate::graphics::Placement;
+
+/// Where the parts of a frame go. Drawing and mouse hit-testing both use it, so a click lands
+/// on what was drawn there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Regions {
+    pub header: Rect,
+    /// The red line under the header while not connected.
+    pub banner: Option<Rect>,
+    /// The current screen.
+    pub body: Rect,
+    pub footer: Rect,
+}
+
+pub fn regions(area: Rect, app: &App) -> Regions {
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
         Constraint::Length(1),
     ])
-    .areas(frame.area());
-    draw_header(frame, header, app);
-    let body = match &app.conn {
-        Conn::Connected { .. } => body,
+    .areas(area);
+    let (banner, body) = match &app.conn {
+        Conn::Connected { .. } => (None, body),
         _ => {
             let [banner, rest] =
                 Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(body);
-            draw_banner(frame, banner, app);
-            rest
+            (Some(banner), rest)
         }
     };
+    Regions {
+        header,
+        banner,
+        body,
+        footer,
+    }
+}
+
+/// Draws one frame.
+pub fn draw(frame: &mut Frame<'_>, app: &App) {
+    draw_frame(frame, app);
+}
+
+/// Draws one frame and says where a picture is to be drawn in pixels after it, if anywhere
+/// (see [`crate::graphics`]).
+pub fn draw_frame(frame: &mut Frame<'_>, app: &App) -> Option<Placement> {
+    let Regions {
+        header,
+        banner,
+        body,
+        footer,
+    } = regions(frame.area(), app);
+    draw_header(frame, header, app);
+    if let Some(banner) = banner {
+        draw_banner(frame, banner, app);
+    }
+    let mut placement = None;
     match app.screen {
         Screen::Dashboard => dashboard::draw(frame, body, app),
         Screen::Jobs => jobs::draw(frame, body, app),
-        Screen::Preview => preview::draw(frame, body, app),
-        Screen::Generate => generate::draw(frame, body, app),
+        Screen::Preview => placement = preview::draw(frame, body, app),
+        Screen::Generate => placement = generate::draw(frame, body, app),
         Screen::Users => users::draw(frame, body, app),
         Screen::Backends => backends::draw(frame, body, app),
         Screen::Logs => logs::draw(frame, body, app),
@@ -69,12 +109,45 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     if app.help {
         help::draw(frame, body);
     }
+    placement
+}
+
+const BRAND: &str = " loopsmith ";
+
+fn tab_label(i: usize, screen: Screen) -> String {
+    format!(" {} {} ", i + 1, screen.title())
+}
+
+/// The screen whose tab is at `column` of the header row, if any.
+pub fn tab_at(header: Rect, column: u16) -> Option<Screen> {
+    let mut x = usize::from(header.x) + BRAND.width();
+    let column = usize::from(column);
+    for (i, screen) in Screen::ALL.iter().enumerate() {
+        let end = x + tab_label(i, *screen).width();
+        if (x..end).contains(&column) && column < usize::from(header.right()) {
+            return Some(*screen);
+        }
+        x = end;
+    }
+    None
+}
+
+/// The item under row `y` of a bordered table with one header line that lists `len` items
+/// from `offset` on; `None` for borders, the header, or below the last item.
+pub fn table_row_at(table: Rect, offset: usize, len: usize, x: u16, y: u16) -> Option<usize> {
+    let inner = table.inner(ratatui::layout::Margin::new(1, 1));
+    let first_row = inner.y.checked_add(1)?;
+    if x < inner.x || x >= inner.right() || y < first_row || y >= inner.bottom() {
+        return None;
+    }
+    let index = offset + usize::from(y - first_row);
+    (index < len).then_some(index)
 }
 
 fn draw_header(frame: &mut Frame<'_>, area: Rect, app: &App) {
-    let mut spans = vec![Span::styled(" loopsmith ", Style::new().bold().reversed())];
+    let mut spans = vec![Span::styled(BRAND, Style::new().bold().reversed())];
     for (i, screen) in Screen::ALL.iter().enumerate() {
-        let label = format!(" {} {} ", i + 1, screen.title());
+        let label = tab_label(i, *screen);
         spans.push(if *screen == app.screen {
             Span::styled(label, Style::new().fg(Color::Cyan).bold().underlined())
         } else {
@@ -223,6 +296,63 @@ pub fn wrap(p: Paragraph<'_>) -> Paragraph<'_> {
     p.wrap(Wrap { trim: false })
 }
 
+/// `text` word-wrapped to `width` columns, the first line after `first` and the others after
+/// `rest`, so a wrapped entry stays indented under itself. A word wider than a line is cut.
+pub fn wrap_hanging(text: &str, first: &str, rest: &str, width: u16) -> Vec<String> {
+    let width = usize::from(width);
+    let mut lines = Vec::new();
+    let mut line = first.to_string();
+    let mut used = first.width();
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        let mut word = word;
+        loop {
+            let gap = usize::from(!empty);
+            let word_width = word.width();
+            if used + gap + word_width <= width {
+                if !empty {
+                    line.push(' ');
+                }
+                line.push_str(word);
+                used += gap + word_width;
+                empty = false;
+                break;
+            }
+            if !empty {
+                // Start a new line and try the word again there.
+                lines.push(std::mem::replace(&mut line, rest.to_string()));
+                used = rest.width();
+                empty = true;
+                continue;
+            }
+            // An empty line and the word still does not fit: cut it at the line's end (at
+            // least one character, so a line too narrow for anything still ends).
+            let room = width.saturating_sub(used);
+            let mut cut = 0;
+            let mut taken = 0;
+            for (i, c) in word.char_indices() {
+                let w = c.width().unwrap_or(0);
+                if taken + w > room && cut > 0 {
+                    break;
+                }
+                taken += w;
+                cut = i + c.len_utf8();
+            }
+            line.push_str(&word[..cut]);
+            lines.push(std::mem::replace(&mut line, rest.to_string()));
+            used = rest.width();
+            word = &word[cut..];
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if !empty || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +366,31 @@ mod tests {
         for i in 0..=100 {
             assert_eq!(bar(i as f32 / 100.0, 7).chars().count(), 7);
         }
+    }
+
+    #[test]
+    fn wrapped_causes_keep_their_indent_and_their_width() {
+        assert_eq!(
+            wrap_hanging("the denoiser failed at step 3", "  ↳ ", "    ", 16),
+            vec!["  ↳ the denoiser", "    failed at", "    step 3"]
+        );
+        assert_eq!(wrap_hanging("short", "  ", "  ", 40), vec!["  short"]);
+        // A word wider than the line is cut, never left to overflow.
+        let lines = wrap_hanging("Name:'/unet/down.0/conv/Conv_output_0'", "  ", "  ", 12);
+        assert!(lines.iter().all(|l| l.width() <= 12), "{lines:?}");
+        assert_eq!(
+            lines.concat().replace(' ', ""),
+            "Name:'/unet/down.0/conv/Conv_output_0'"
+        );
+        // Wide characters count as two columns.
+        assert!(
+            wrap_hanging("界界界界界界", "", "", 5)
+                .iter()
+                .all(|l| l.width() <= 5)
+        );
+        // Nothing to wrap, or no room at all, still ends.
+        assert_eq!(wrap_hanging("", "  ", "  ", 10), vec!["  "]);
+        assert!(!wrap_hanging("abc def", "  ", "  ", 0).is_empty());
     }
 
     #[test]

@@ -69,9 +69,13 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         app.users.len()
     )))
     .row_highlight_style(selected_style());
-    // The table state scrolls the list so the selected user stays in view.
-    let mut state = TableState::default().with_selected(Some(app.user_selected));
+    // The table state scrolls the list so the selected user stays in view, from where it was
+    // last frame, like a pager; the offset is kept so a click finds the row it hit.
+    let mut state = TableState::default()
+        .with_offset(app.user_offset.get())
+        .with_selected(Some(app.user_selected));
     frame.render_stateful_widget(table, area, &mut state);
+    app.user_offset.set(state.offset());
 }
 
 pub fn draw_editor(frame: &mut Frame<'_>, body: Rect, editor: &StyleEditor) {

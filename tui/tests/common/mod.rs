@@ -84,6 +84,14 @@ pub fn snapshot() -> Snapshot {
             JobState::Failed {
                 reason: "Rendering failed on our side; please try again.".into(),
                 retryable: true,
+                chain: vec![
+                    "local failed".into(),
+                    "the denoiser failed at step 3 of 8".into(),
+                    "onnxruntime: Non-zero status code returned while running Conv node. \
+                     Name:'/unet/down.0/conv' Status Message: Failed to allocate memory for \
+                     requested buffer of size 536870912"
+                        .into(),
+                ],
             },
         ),
         job(
