@@ -10,8 +10,9 @@ use crate::process::{capture, probe, run};
 /// Needed to build the workspace (`pkg-config` finds libvpx for the WebM encoder).
 pub const BUILD: &[&str] = &["pkg-config", "libvpx-dev"];
 
-/// Needed on top of [`BUILD`] to run the test suite.
-pub const TEST: &[&str] = &["ffmpeg"];
+/// Needed on top of [`BUILD`] to run the test suite: independent checkers of our outputs
+/// (ffmpeg for video, libsixel's `sixel2png` for the console's sixel pictures).
+pub const TEST: &[&str] = &["ffmpeg", "libsixel-bin"];
 
 /// Makes sure the [`BUILD`] packages (and [`TEST`] ones when `with_test`) are installed.
 pub fn ensure_packages(apt: &mut Apt, with_test: bool) -> Result<()> {
