@@ -11,9 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use loopsmith_config::{LimitsSettings, Settings};
-use loopsmith_protocol::{
-    Job, JobEvent, JobId, JobState, Params, Platform, Timings, UserKey, UserProfile, UserStyle,
-};
+use loopsmith_protocol::{Job, JobEvent, JobId, JobState, Params, Platform, Timings, UserKey};
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -26,7 +24,7 @@ use crate::events::{JobEvents, Submitted, event_of};
 use crate::media::Encoder;
 use crate::queue::FairQueue;
 use crate::request::GenerationRequest;
-use crate::store::{Delivery, Insert, QuotaDebit, Store, StoreError};
+use crate::store::{Insert, QuotaDebit, Store, StoreError};
 use crate::style::StyleCatalog;
 
 const DAY_MS: u64 = 86_400_000;
@@ -34,6 +32,7 @@ const DAY_MS: u64 = 86_400_000;
 const POSITION_WINDOW: usize = 50;
 const EVENT_BUFFER: usize = 1024;
 
+mod records;
 mod retention;
 mod worker;
 
@@ -423,65 +422,6 @@ impl Engine {
         self.on_store(move |s| s.job(id)).await
     }
 
-    /// A user's profile; a user never seen before gets a fresh one.
-    pub async fn user(&self, key: &UserKey) -> Result<UserProfile, Error> {
-        let k = key.clone();
-        Ok(self
-            .on_store(move |s| s.user(&k))
-            .await?
-            .unwrap_or_else(|| UserProfile::new(key.clone())))
-    }
-
-    /// Checks and saves a user's style.
-    pub async fn set_style(&self, key: &UserKey, style: UserStyle) -> Result<(), Error> {
-        self.inner.styles.check_user_style(&style)?;
-        let mut profile = self.user(key).await?;
-        profile.style = style;
-        self.on_store(move |s| s.put_user(&profile)).await
-    }
-
-    /// Paid spend today (UTC) against the cap: `None` when no paid backend is enabled.
-    /// Returns (spent by everyone, spent by `user`, cap), in US dollars.
-    pub async fn paid_spend_today(&self, user: &UserKey) -> Result<Option<(f64, f64, f64)>, Error> {
-        let Some(cap) = self.inner.paid_cap_usd else {
-            return Ok(None);
-        };
-        let day = now_ms() / 86_400_000;
-        let user = user.clone();
-        let (all, mine) = self
-            .on_store(move |s| Ok((s.spent(day, None)?, s.spent(day, Some(&user))?)))
-            .await?;
-        Ok(Some((all as f64 / 1e6, mine as f64 / 1e6, cap)))
-    }
-
-    /// Recent jobs, newest first: one user's, or everyone's when `user` is `None`.
-    pub async fn recent_jobs(
-        &self,
-        user: Option<&UserKey>,
-        limit: usize,
-    ) -> Result<Vec<Job>, Error> {
-        let user = user.cloned();
-        self.on_store(move |s| s.recent_jobs(user.as_ref(), limit))
-            .await
-    }
-
-    /// Remembers how a surface delivered a job's files (their platform file ids).
-    pub async fn put_delivery(&self, delivery: Delivery) -> Result<(), Error> {
-        self.on_store(move |s| s.put_delivery(&delivery)).await
-    }
-
-    /// A user's deliveries, newest first.
-    pub async fn deliveries(&self, user: &UserKey, limit: usize) -> Result<Vec<Delivery>, Error> {
-        let user = user.clone();
-        self.on_store(move |s| s.deliveries(&user, limit)).await
-    }
-
-    pub async fn set_banned(&self, key: &UserKey, banned: bool) -> Result<(), Error> {
-        let mut profile = self.user(key).await?;
-        profile.banned = banned;
-        self.on_store(move |s| s.put_user(&profile)).await
-    }
-
     pub fn styles(&self) -> &StyleCatalog {
         &self.inner.styles
     }
@@ -490,18 +430,6 @@ impl Engine {
     pub fn is_admin(&self, user: &UserKey) -> bool {
         matches!(user.platform, Platform::Console | Platform::Cli)
             || self.inner.admins.contains(user)
-    }
-
-    /// Every stored job, oldest first: the operator console's history.
-    pub async fn jobs(&self) -> Result<Vec<Job>, Error> {
-        self.on_store(|s| s.jobs()).await
-    }
-
-    /// Jobs the user has created today (UTC), counted against `limits.daily_quota`.
-    pub async fn quota_used_today(&self, key: &UserKey) -> Result<u32, Error> {
-        let k = key.clone();
-        let day = now_ms() / DAY_MS;
-        self.on_store(move |s| s.quota_used(&k, day)).await
     }
 
     /// The configured daily quota per user; 0 for none.
