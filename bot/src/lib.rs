@@ -3,4 +3,7 @@
 
 pub mod command;
 pub mod discord;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod telegram;

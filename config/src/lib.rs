@@ -6,6 +6,9 @@
 //! from the environment or a secrets file ([`Secrets`]).
 
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keys;
 mod load;
 mod reference;

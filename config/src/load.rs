@@ -27,13 +27,37 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigError> {
+        match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                Settings::layered(Some((&text, path)), env)
+            }
+            None => Settings::layered(None, env),
+        }
+    }
+
+    /// Loads settings from a config file's contents and the given environment, as [`load`]
+    /// does once it has read the file. `path` only names the file in errors; it is not read.
+    ///
+    /// [`load`]: Settings::load
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        Settings::layered(Some((text, path)), env)
+    }
+
+    fn layered(
+        file: Option<(&str, &Path)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
         let mut merged = Table::new();
         let mut origins = Origins::new();
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        if let Some((text, path)) = file {
             let table: Table = text
                 .parse()
                 .map_err(|e: toml::de::Error| ConfigError::Syntax {

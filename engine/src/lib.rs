@@ -12,6 +12,9 @@ pub mod control;
 mod engine;
 mod error;
 mod events;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod image_input;
 pub mod local;
 pub mod media;

@@ -131,10 +131,7 @@ pub fn decode_mp4_with(
     limits: &DecodeLimits,
     with: DecodeWith,
 ) -> Result<Frames, MediaError> {
-    let container = container::read(bytes, limits.max_frames)?;
-    let info = info(&container)?;
-    let out = limits.output_size(info.width, info.height);
-    check_limits(&info, limits, out)?;
+    let (container, info, out) = read_within(bytes, limits)?;
     let track = &container.track;
 
     let frames = match (with, track.info.openh264_limitation()) {
@@ -174,6 +171,29 @@ pub fn decode_mp4_with(
         fps: info.fps,
         frames,
     })
+}
+
+/// Reads the container and checks it against `limits`, before any decoder runs; with the
+/// size the frames will come back at.
+fn read_within(
+    bytes: &[u8],
+    limits: &DecodeLimits,
+) -> Result<(Container, Mp4Info, (u32, u32)), MediaError> {
+    let container = container::read(bytes, limits.max_frames)?;
+    let info = info(&container)?;
+    let out = limits.output_size(info.width, info.height);
+    check_limits(&info, limits, out)?;
+    Ok((container, info, out))
+}
+
+/// Everything [`decode_mp4_with`] does to untrusted bytes short of running a decoder: the
+/// container read within `limits`, and every sample turned into the Annex B stream decoders
+/// are fed. The `mp4_demux` fuzz target's entry.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn demux_within(bytes: &[u8], limits: &DecodeLimits) -> Result<Mp4Info, MediaError> {
+    let (container, info, _) = read_within(bytes, limits)?;
+    annexb_stream(bytes, &container.track)?;
+    Ok(info)
 }
 
 fn info(container: &Container) -> Result<Mp4Info, MediaError> {
