@@ -347,6 +347,27 @@ impl FakeTelegram {
     }
 
     /// Waits for the `n`-th call (1-based) of `method` and returns it.
+    /// Waits until `done` holds, for as long as `progress` (a count over the calls) keeps
+    /// growing: it gives up only after `stall` passes with no progress. For long workloads on
+    /// a shared machine, where how long the whole takes says little but a stall says a lot.
+    pub async fn wait_while_progressing(
+        &self,
+        stall: Duration,
+        progress: impl Fn(&[Call]) -> usize,
+        done: impl Fn(&[Call]) -> bool,
+    ) -> Result<Vec<Call>, String> {
+        loop {
+            let before = progress(&self.calls());
+            let calls = self
+                .wait_for(stall, |calls| done(calls) || progress(calls) > before)
+                .await
+                .map_err(|e| format!("no progress for {stall:?}: {e}"))?;
+            if done(&calls) {
+                return Ok(calls);
+            }
+        }
+    }
+
     pub async fn wait_for_nth(
         &self,
         method: &str,

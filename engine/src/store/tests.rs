@@ -189,9 +189,25 @@ fn sled_store_keeps_the_remote_and_spend_contract_across_a_reopen() {
         remote_and_spend_contract(&store);
         store.spend_entries().expect("entries")
     };
-    let reopened = SledStore::open(dir.path()).expect("reopen");
+    let reopened = reopen(dir.path());
     assert_eq!(reopened.spend_entries().expect("entries"), entries);
     assert_eq!(reopened.spent(100, None).expect("spent"), 200_000);
+}
+
+/// Opens a sled store this process had open a moment ago. sled's background flusher holds
+/// the file lock for a little while after the last handle is dropped (seen under load in CI),
+/// so the lock is waited for, up to 10 s; a restarted process never meets this.
+fn reopen(path: &std::path::Path) -> SledStore {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match SledStore::open(path) {
+            Ok(store) => return store,
+            Err(e) if std::time::Instant::now() < deadline && format!("{e:?}").contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("reopen: {e:?}"),
+        }
+    }
 }
 
 #[test]
@@ -205,7 +221,7 @@ fn sled_store_keeps_the_contract_and_survives_a_reopen() {
             store.begin_boot().expect("boot"),
         )
     };
-    let reopened = SledStore::open(dir.path()).expect("reopen");
+    let reopened = reopen(dir.path());
     assert_eq!(reopened.jobs().expect("jobs"), jobs);
     assert!(
         reopened.input_image("aa").expect("read").is_some(),
