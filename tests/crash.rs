@@ -14,40 +14,9 @@ use harness::*;
 use loopsmith_engine::protocol::Platform;
 use loopsmith_engine::{SledStore, Store};
 use loopsmith_fakes::telegram::{Call, FakeTelegram};
-use serde_json::Value;
 
 fn trials() -> usize {
-    if let Some(n) = std::env::var("CRASH_TRIALS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-    {
-        return n;
-    }
-    match std::env::var("RELIABILITY_SIZE").as_deref() {
-        Ok("full") => 500,
-        _ => 50,
-    }
-}
-
-/// A small deterministic generator (xorshift), so a failing run can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-/// The message a call answers (`reply_parameters.message_id`), as JSON or multipart text.
-fn replied_to(call: &Call) -> Option<i64> {
-    let value = match call.params.get("reply_parameters")? {
-        Value::String(s) => serde_json::from_str(s).ok()?,
-        v => v.clone(),
-    };
-    value["message_id"].as_i64()
+    suite_size("CRASH_TRIALS", 50, 500)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

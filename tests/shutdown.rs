@@ -16,7 +16,6 @@ use harness::*;
 use loopsmith_engine::protocol::JobState;
 use loopsmith_engine::{SledStore, Store};
 use loopsmith_fakes::telegram::{Call, FakeTelegram};
-use serde_json::Value;
 
 /// `serve`'s own bound on delivering finished stickers after the engine stopped
 /// (`DELIVERY_GRACE` in src/serve.rs).
@@ -26,37 +25,7 @@ const INTAKE_STOP: Duration = Duration::from_secs(1);
 const GRACES: [u64; 3] = [0, 1, 3];
 
 fn trials() -> usize {
-    if let Some(n) = std::env::var("SHUTDOWN_TRIALS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-    {
-        return n;
-    }
-    match std::env::var("RELIABILITY_SIZE").as_deref() {
-        Ok("full") => 200,
-        _ => 20,
-    }
-}
-
-/// A small deterministic generator (xorshift), so a failing run can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-/// The message a call answers (`reply_parameters.message_id`), as JSON or multipart text.
-fn replied_to(call: &Call) -> Option<i64> {
-    let value = match call.params.get("reply_parameters")? {
-        Value::String(s) => serde_json::from_str(s).ok()?,
-        v => v.clone(),
-    };
-    value["message_id"].as_i64()
+    suite_size("SHUTDOWN_TRIALS", 20, 200)
 }
 
 fn acknowledged(calls: &[Call]) -> BTreeSet<i64> {

@@ -112,3 +112,36 @@ pub async fn answer(fake: &FakeTelegram, serve: &Serve, skip: usize, want: &str)
         });
     found(&calls).expect("found above")
 }
+
+/// A suite's size: `var` when set, else the full size under `RELIABILITY_SIZE=full`, else
+/// the CI size.
+pub fn suite_size(var: &str, ci: usize, full: usize) -> usize {
+    if let Some(n) = std::env::var(var).ok().and_then(|n| n.parse().ok()) {
+        return n;
+    }
+    match std::env::var("RELIABILITY_SIZE").as_deref() {
+        Ok("full") => full,
+        _ => ci,
+    }
+}
+
+/// A small deterministic generator (xorshift), so a failing run can be replayed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// The message a call answers (`reply_parameters.message_id`), as JSON or multipart text.
+pub fn replied_to(call: &Call) -> Option<i64> {
+    let value = match call.params.get("reply_parameters")? {
+        Value::String(s) => serde_json::from_str(s).ok()?,
+        v => v.clone(),
+    };
+    value["message_id"].as_i64()
+}
