@@ -373,9 +373,11 @@ def trajectory(motion: str, rng: np.random.Generator, frames: int = FRAMES, size
         cy = floor - height * np.abs(np.sin(np.pi * (n * t + phase)))
         cx = cx + R_.uniform(-0.1, 0.1) * S * t
     elif motion == "spinning":
-        turns = R_.choice([0.5, 1.0]) * R_.choice([-1, 1])
+        # canonical: half a turn (a square's or star's symmetry makes a full turn in 16 frames
+        # read as jitter), drawn larger so the turn shows at 32 px
+        turns = R_.choice([1.0, 0.5]) * R_.choice([-1, 1])
         th = theta0 + 2 * np.pi * turns * t
-        r = r * 1.1
+        r = r * (1.1 if not canonical else 1.4)
     elif motion in ("growing", "shrinking"):
         a, b = R_.uniform(0.3, 0.5), R_.uniform(1.1, 1.4)
         scale = a + (b - a) * ease
@@ -404,8 +406,9 @@ def trajectory(motion: str, rng: np.random.Generator, frames: int = FRAMES, size
 
 
 def render(label: Label, rng: np.random.Generator, frames: int = FRAMES, size: int = SIZE,
-           jitter: float = 0.05, spread: float = 1.0) -> np.ndarray:
-    """Clip [3, F, H, W] float32 in [-1, 1]."""
+           jitter: float = 0.05, spread: float = 1.0, alphas: list | None = None) -> np.ndarray:
+    """Clip [3, F, H, W] float32 in [-1, 1]. ``alphas``, when given, receives each subject's
+    coverage [F, H, W] in [0, 1] (the layered model's mask target)."""
     bg = np.array(COLOURS[label.background][0]) + rng.uniform(-jitter, jitter, 3)
     img = np.broadcast_to(np.clip(bg, 0, 1)[:, None, None, None], (3, frames, size, size)).copy()
     two = len(label.subjects) == 2
@@ -416,6 +419,8 @@ def render(label: Label, rng: np.random.Generator, frames: int = FRAMES, size: i
         col = np.clip(np.array(COLOURS[s.colour][0]) + rng.uniform(-jitter, jitter, 3), 0, 1)
         cx, cy, r, th = trajectory(s.motion, rng, frames, size, slot, spread)
         a = shape_alpha(s.shape, cx, cy, r, th, size)[None]
+        if alphas is not None:
+            alphas.append(a[0].astype(np.float32))
         img = img * (1 - a) + col[:, None, None, None] * a
     return (img * 2 - 1).astype(np.float32)
 
@@ -440,6 +445,19 @@ class Generator:
         items = [self.sample() for _ in range(n)]
         return (np.stack([c for c, _, _ in items]), [t for _, t, _ in items],
                 [lab for _, _, lab in items])
+
+    def batch_with_alpha(self, n: int):
+        """Like ``batch``, plus each clip's subject coverage [N, F, H, W] (the union over its
+        subjects)."""
+        clips, caps, labels, masks = [], [], [], []
+        for _ in range(n):
+            label = random_label(self.rng, self.two_prob)
+            al: list = []
+            clips.append(render(label, self.rng, self.frames, self.size, spread=self.spread, alphas=al))
+            caps.append(caption(label, self.rng, heldout=self.heldout))
+            labels.append(label)
+            masks.append(np.max(np.stack(al), axis=0))
+        return np.stack(clips), caps, labels, np.stack(masks)
 
 
 def clip_at(seed: int, index: int, **kw):

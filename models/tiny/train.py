@@ -106,6 +106,11 @@ def build_models(cfg: dict, seed: int = 0):
 
     torch.manual_seed(seed)
     text_encoder = CLIPTextModel(CLIPTextConfig(**cfg["text"]))
+    if cfg.get("arch") == "layered":
+        import layered
+
+        torch.manual_seed(seed + 1)
+        return text_encoder, layered.build_denoiser(cfg["layered"], cfg["text"]["hidden_size"])
     u = cfg["unet"]
     ch = tuple(u["block_out_channels"])
     inner = cfg["channels"] * cfg["patch"] ** 2
@@ -460,6 +465,13 @@ def main(argv=None) -> int:
                     help="what the UNet predicts (new runs; default: MODEL_CONFIG's)")
     ap.add_argument("--shift", type=float, default=None,
                     help="noise-level shift for training and sampling (new runs; default: MODEL_CONFIG's)")
+    ap.add_argument("--arch", choices=["unet", "layered"], default="unet",
+                    help="denoiser of a new run: the UNetMotionModel or the layered one (layered.py)")
+    ap.add_argument("--cosine", action="store_true",
+                    help="cosine-anneal the learning rate to 10%% over this call's --minutes")
+    ap.add_argument("--voxels", type=int, default=4096, help="layered: voxels per clip per step (0 = all)")
+    ap.add_argument("--alpha-weight", type=float, default=1.0, help="layered: coverage loss weight")
+    ap.add_argument("--colour-weight", type=float, default=1.0, help="layered: colour-head loss weight")
     a = ap.parse_args(argv)
 
     import torch
@@ -476,20 +488,25 @@ def main(argv=None) -> int:
         cfg["param"] = a.param
     if a.shift:
         cfg["shift"] = a.shift
+    if a.arch == "layered":
+        import layered
+
+        cfg.update(arch="layered", layered=dict(layered.LAYERED_CONFIG), param="x0", text_rgb=False,
+                   coords=False)
     step, base_elapsed = 0, 0.0
     rewarm_from = -(10**9)  # no re-warm-up unless the optimiser is reset on resume
     state = None
     if ckpt_path.exists() and not a.fresh:
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         cfg = state["config"]
-        if a.text_rgb and not cfg.get("text_rgb"):
+        if a.text_rgb and not cfg.get("text_rgb") and cfg.get("arch") != "layered":
             cfg = {**cfg, "text_rgb": True}  # upgrade a resumed run (the new layer starts at 0)
-        if a.coords and not cfg.get("coords"):
+        if a.coords and not cfg.get("coords") and cfg.get("arch") != "layered":
             cfg = {**cfg, "coords": True}  # upgrade: zero weights for the new input planes
     text_encoder, denoiser = build_models(cfg, a.seed)
     modules = [text_encoder, denoiser]
     # text_rgb has its own optimiser (with the aux heads), so older optimiser states still load
-    text_rgb = list(denoiser.text_rgb.parameters()) if denoiser.text_rgb is not None else []
+    text_rgb = list(denoiser.text_rgb.parameters()) if getattr(denoiser, "text_rgb", None) is not None else []
     params = [p for m in modules for p in m.parameters() if all(p is not q for q in text_rgb)]
     # fused: one kernel for all parameters; the per-parameter loop was ~12% of a CPU step
     opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.99), weight_decay=0.01, fused=True)
@@ -589,8 +606,15 @@ def main(argv=None) -> int:
         now = time.perf_counter()
         if now - start >= budget or (a.max_steps is not None and step >= a.max_steps):
             break
-        clips, caps, sig, noise, _ = batch_for_step(a.seed, step, a.batch, a.drop_prob, a.two_prob,
-                                                 float(cfg.get("shift", 1.0)), a.spread)
+        layered_arch = cfg.get("arch") == "layered"
+        if layered_arch:
+            import layered
+
+            clips, caps, sig, noise, labels, masks = layered.batch_for_step(
+                a.seed, step, a.batch, a.drop_prob, float(cfg["shift"]), a.spread)
+        else:
+            clips, caps, sig, noise, _ = batch_for_step(a.seed, step, a.batch, a.drop_prob, a.two_prob,
+                                                     float(cfg.get("shift", 1.0)), a.spread)
         x0 = torch.from_numpy(clips).to(device)
         eps = torch.from_numpy(noise).to(device)
         s = torch.from_numpy(sig).to(device).view(-1, 1, 1, 1, 1)
@@ -599,7 +623,17 @@ def main(argv=None) -> int:
         ids = tokenize(tok, caps).to(device)
         emb = text_encoder(input_ids=ids).last_hidden_state
         ctx = emb.repeat_interleave(frames, 0)
-        if cfg.get("param", "v") == "x0":
+        if layered_arch:
+            col_t, col_m = layered.colour_targets(labels, caps)
+            loss, parts = layered.losses(
+                denoiser, xt, s.view(-1), ctx, x0, torch.from_numpy(masks).to(device),
+                torch.from_numpy(col_t).to(device), torch.from_numpy(col_m).to(device),
+                x0_floor=a.x0_floor, fg_weight=a.fg_weight, alpha_weight=a.alpha_weight,
+                colour_weight=a.colour_weight, voxels=a.voxels, seed=a.seed * 1_000_003 + step)
+            dloss = parts["diffusion"]
+            with torch.no_grad():
+                per = parts["per_clip"]
+        elif cfg.get("param", "v") == "x0":
             # x-prediction with the loss on the velocity (Li & He 2025, JiT): the x0 error
             # weighted by 1 / max(sigma, floor)^2. The floor (0.3, not JiT's 0.05) caps the
             # weight of the rare low-noise samples at ~11, so the high-noise samples -- the ones
@@ -609,14 +643,16 @@ def main(argv=None) -> int:
             target = (xt - x0) / s.clamp(min=a.x0_floor)
         else:
             pred = denoiser(xt, s.view(-1) * 1000.0, ctx)[0]
-        err = (pred - target).pow(2)
-        if a.fg_weight > 0:
+        if not layered_arch:
+            err = (pred - target).pow(2)
+        if not layered_arch and a.fg_weight > 0:
             # subject pixels: further than 0.3 (in [-1, 1] units) from the clip's median colour
             med = x0.flatten(2).median(dim=2).values.view(-1, 3, 1, 1, 1)
             fg = ((x0 - med).pow(2).sum(dim=1, keepdim=True).sqrt() > 0.3).float()
             err = err * (1 + a.fg_weight * fg)
-        per = err.mean(dim=(1, 2, 3, 4))
-        loss = dloss = per.mean()
+        if not layered_arch:
+            per = err.mean(dim=(1, 2, 3, 4))
+            loss = dloss = per.mean()
         if a.aux_weight > 0:
             # plus the caption classifier on a separate batch of captions (no clips: ~10 ms)
             labs, acaps = aux_batch(np.random.default_rng([a.seed, step, 7]), a.aux_batch)
@@ -625,6 +661,9 @@ def main(argv=None) -> int:
             loss = loss + a.aux_weight * al
             aux_acc += np.array(aacc)
         lr = a.lr * min(1.0, (step + 1) / a.warmup, (step + 1 - rewarm_from) / 100)
+        if a.cosine:
+            # anneal over this call's time budget down to 10%: the last steps refine edges
+            lr *= 0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, (now - start) / budget)))
         for g in opt.param_groups:
             g["lr"] = lr
         opt.zero_grad(set_to_none=True)
