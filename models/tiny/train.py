@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """Train loopsmith's tiny pixel-space text-to-video model from scratch on synthetic clips.
 
-Model (sizes in ``MODEL_CONFIG``, stored in every checkpoint):
+Two denoisers: ``--arch layered`` (``layered.py``; the shipped bundle, see there and README.md)
+and the first one, ``--arch unet`` (the default of a new run, described here). Everything
+else -- text encoder, caption classifier, data, noise levels, EMA, eval, checkpoints -- is
+shared.
+
+UNet model (sizes in ``MODEL_CONFIG``, stored in every checkpoint):
 
 * text encoder: a transformers ``CLIPTextModel`` (hidden 64, 3 layers, 4 heads, 24 positions)
   over the word-level tokenizer in ``models/tiny/tokenizer/tokenizer.json``;
