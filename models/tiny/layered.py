@@ -167,19 +167,13 @@ def colour_targets(labels, caps) -> tuple[np.ndarray, np.ndarray]:
 
 def batch_for_step(seed: int, step: int, batch: int, drop_prob: float, shift: float, spread: float):
     """Like train.batch_for_step (one-subject clips only), plus the subject coverage."""
-    from train import shift_sigma
+    from train import drop_and_noise
 
     rng = np.random.default_rng([seed, step])
     g = D.Generator(0, two_prob=0.0, spread=spread)
     g.rng = rng
     clips, caps, labels, masks = g.batch_with_alpha(batch)
-    caps = ["" if rng.random() < drop_prob else c for c in caps]
-    u = rng.standard_normal(batch)
-    sig = shift_sigma(1 / (1 + np.exp(-u)), shift)
-    uni = rng.random(batch) < 0.1
-    sig[uni] = rng.random(int(uni.sum()))
-    sig = np.clip(sig, 1e-4, 1.0).astype(np.float32)
-    noise = rng.standard_normal(clips.shape, dtype=np.float32)
+    caps, sig, noise = drop_and_noise(rng, clips, caps, drop_prob, shift)
     return clips, caps, sig, noise, labels, masks
 
 

@@ -355,15 +355,24 @@ def batch_for_step(seed: int, step: int, batch: int, drop_prob: float, two_prob:
     g = D.Generator(0, two_prob=two_prob, spread=spread)
     g.rng = rng
     clips, caps, labels = g.batch(batch)
+    caps, sig, noise = drop_and_noise(rng, clips, caps, drop_prob, shift)
+    return clips, caps, sig, noise, labels
+
+
+def drop_and_noise(rng: np.random.Generator, clips: np.ndarray, caps: list[str], drop_prob: float,
+                   shift: float):
+    """The rest of a step's batch, drawn from ``rng`` after the clips: captions with some
+    dropped to "", sigmas (logit-normal as in SD3, shifted, and 10% uniform so the ends are
+    covered too) and the noise."""
+    batch = len(caps)
     caps = ["" if rng.random() < drop_prob else c for c in caps]
-    # logit-normal sigmas (SD3), with 10% uniform so the ends are covered too
     u = rng.standard_normal(batch)
     sig = shift_sigma(1 / (1 + np.exp(-u)), shift)
     uni = rng.random(batch) < 0.1
     sig[uni] = rng.random(int(uni.sum()))
     sig = np.clip(sig, 1e-4, 1.0).astype(np.float32)
     noise = rng.standard_normal(clips.shape, dtype=np.float32)
-    return clips, caps, sig, noise, labels
+    return caps, sig, noise
 
 
 # ---------------------------------------------------------------------------------------------
