@@ -231,7 +231,10 @@ def caption(label: Label, rng: np.random.Generator, heldout: bool = False) -> st
     return text
 
 
-def random_label(rng: np.random.Generator, two_prob: float = 0.2, no_bg_prob: float = 0.08) -> Label:
+def random_label(rng: np.random.Generator, two_prob: float = 0.2, no_bg_prob: float = 0.08,
+                 boost: dict[str, int] | None = None) -> Label:
+    """A random label. ``boost`` draws some motions more often: {"still": 3} makes "still" as
+    likely as three other motions (for a fine-tune aimed at one weakness)."""
     bg = _pick(rng, COLOUR_NAMES)
     n = 2 if rng.random() < two_prob else 1
     subjects, used = [], {bg}
@@ -240,6 +243,7 @@ def random_label(rng: np.random.Generator, two_prob: float = 0.2, no_bg_prob: fl
         used.add(colour)
         shape = _pick(rng, SHAPE_NAMES)
         motions = [m for m in MOTION_NAMES if not (m == "spinning" and shape in ROUND)]
+        motions += [m for m, k in (boost or {}).items() if m in motions for _ in range(k - 1)]
         subjects.append(Subject(colour, shape, _pick(rng, motions)))
     return Label(subjects, bg, bg_in_caption=not (rng.random() < no_bg_prob))
 
@@ -429,13 +433,14 @@ class Generator:
     """Deterministic stream of (clip, caption, label)."""
 
     def __init__(self, seed: int = 0, frames: int = FRAMES, size: int = SIZE, two_prob: float = 0.2,
-                 heldout: bool = False, spread: float = 1.0):
+                 heldout: bool = False, spread: float = 1.0, boost: dict[str, int] | None = None):
         self.rng = np.random.default_rng(seed)
+        self.boost = boost
         self.frames, self.size, self.two_prob, self.heldout = frames, size, two_prob, heldout
         self.spread = spread
 
     def sample(self):
-        label = random_label(self.rng, self.two_prob)
+        label = random_label(self.rng, self.two_prob, boost=self.boost)
         if self.heldout:
             label.subjects = label.subjects[:1]
         clip = render(label, self.rng, self.frames, self.size, spread=self.spread)
@@ -451,7 +456,7 @@ class Generator:
         subjects)."""
         clips, caps, labels, masks = [], [], [], []
         for _ in range(n):
-            label = random_label(self.rng, self.two_prob)
+            label = random_label(self.rng, self.two_prob, boost=self.boost)
             al: list = []
             clips.append(render(label, self.rng, self.frames, self.size, spread=self.spread, alphas=al))
             caps.append(caption(label, self.rng, heldout=self.heldout))

@@ -165,12 +165,13 @@ def colour_targets(labels, caps) -> tuple[np.ndarray, np.ndarray]:
     return t, m
 
 
-def batch_for_step(seed: int, step: int, batch: int, drop_prob: float, shift: float, spread: float):
+def batch_for_step(seed: int, step: int, batch: int, drop_prob: float, shift: float, spread: float,
+                   boost: dict[str, int] | None = None):
     """Like train.batch_for_step (one-subject clips only), plus the subject coverage."""
     from train import drop_and_noise
 
     rng = np.random.default_rng([seed, step])
-    g = D.Generator(0, two_prob=0.0, spread=spread)
+    g = D.Generator(0, two_prob=0.0, spread=spread, boost=boost)
     g.rng = rng
     clips, caps, labels, masks = g.batch_with_alpha(batch)
     caps, sig, noise = drop_and_noise(rng, clips, caps, drop_prob, shift)

@@ -484,12 +484,20 @@ def main(argv=None) -> int:
     ap.add_argument("--cosine", action="store_true",
                     help="cosine-anneal the learning rate to 10%% over this call's --minutes")
     ap.add_argument("--voxels", type=int, default=4096, help="layered: voxels per clip per step (0 = all)")
+    ap.add_argument("--boost", action="append", default=[], metavar="MOTION=K",
+                    help="layered: draw MOTION K times as often (repeatable), e.g. still=3")
     ap.add_argument("--alpha-weight", type=float, default=1.0, help="layered: coverage loss weight")
     ap.add_argument("--colour-weight", type=float, default=1.0, help="layered: colour-head loss weight")
     a = ap.parse_args(argv)
 
     import torch
 
+    boost = {}
+    for b in a.boost:
+        m, _, k = b.partition("=")
+        if m not in D.MOTION_NAMES or not k.isdigit() or int(k) < 1:
+            ap.error(f"--boost {b!r}: want MOTION=K with MOTION one of {', '.join(D.MOTION_NAMES)}")
+        boost[m] = int(k)
     torch.set_num_threads(a.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     run: Path = a.run
@@ -625,7 +633,7 @@ def main(argv=None) -> int:
             import layered
 
             clips, caps, sig, noise, labels, masks = layered.batch_for_step(
-                a.seed, step, a.batch, a.drop_prob, float(cfg["shift"]), a.spread)
+                a.seed, step, a.batch, a.drop_prob, float(cfg["shift"]), a.spread, boost)
         else:
             clips, caps, sig, noise, _ = batch_for_step(a.seed, step, a.batch, a.drop_prob, a.two_prob,
                                                      float(cfg.get("shift", 1.0)), a.spread)
