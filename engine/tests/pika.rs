@@ -162,15 +162,7 @@ async fn rate_limits_and_outages_are_retried_honouring_retry_after() {
         Route::Result,
         Fault::new(500, json!({"detail": "Internal error"})),
     );
-    setup
-        .backend()
-        .render(
-            &job(1, &user("a"), 3.0, 8),
-            Recorder::default().sink(),
-            CancellationToken::new(),
-        )
-        .await
-        .expect("renders after the retries");
+    setup.render_one().await.expect("renders after the retries");
 
     assert_eq!(
         setup.fal.count(Route::Submit),
@@ -197,15 +189,7 @@ async fn rate_limits_and_outages_are_retried_honouring_retry_after() {
 async fn a_user_start_timeout_is_never_retried_and_costs_nothing() {
     let setup = Setup::new().await;
     setup.fal.push_fault(Route::Submit, Fault::user_timeout());
-    let err = setup
-        .backend()
-        .render(
-            &job(1, &user("a"), 3.0, 8),
-            Recorder::default().sink(),
-            CancellationToken::new(),
-        )
-        .await
-        .expect_err("fails");
+    let err = setup.render_one().await.expect_err("fails");
     assert_eq!(setup.fal.count(Route::Submit), 1);
     assert!(setup.clock.sleeps().is_empty());
     assert_eq!(
@@ -221,15 +205,7 @@ async fn a_user_start_timeout_is_never_retried_and_costs_nothing() {
 async fn a_status_poll_timing_out_for_the_user_is_final_too() {
     let setup = Setup::new().await;
     setup.fal.push_fault(Route::Status, Fault::user_timeout());
-    let err = setup
-        .backend()
-        .render(
-            &job(1, &user("a"), 3.0, 8),
-            Recorder::default().sink(),
-            CancellationToken::new(),
-        )
-        .await
-        .expect_err("fails");
+    let err = setup.render_one().await.expect_err("fails");
     assert_eq!(setup.fal.count(Route::Status), 1);
     assert!(err.user_message().starts_with("fal's queue was too busy"));
     assert_eq!(setup.entries(), vec![(1, SpendState::Refunded, 200_000)]);
@@ -242,15 +218,7 @@ async fn a_submit_answered_with_a_request_id_is_never_sent_again() {
         Route::Submit,
         Fault::unavailable().header("x-fal-request-id", "ghost-1"),
     );
-    let err = setup
-        .backend()
-        .render(
-            &job(1, &user("a"), 3.0, 8),
-            Recorder::default().sink(),
-            CancellationToken::new(),
-        )
-        .await
-        .expect_err("fails");
+    let err = setup.render_one().await.expect_err("fails");
     assert_eq!(
         setup.fal.count(Route::Submit),
         1,
@@ -279,15 +247,7 @@ async fn a_model_error_after_completed_fails_with_its_detail_in_both_shapes() {
     for (body, message) in cases {
         let setup = Setup::new().await;
         setup.fal.set_outcome(Outcome::Error { status: 422, body });
-        let err = setup
-            .backend()
-            .render(
-                &job(1, &user("a"), 3.0, 8),
-                Recorder::default().sink(),
-                CancellationToken::new(),
-            )
-            .await
-            .expect_err("fails");
+        let err = setup.render_one().await.expect_err("fails");
         assert_eq!(err.user_message(), message);
         assert!(matches!(err, BackendError::Refused { .. }), "{err:?}");
         assert_eq!(setup.fal.count(Route::Result), 1, "a 422 is not retried");
@@ -307,15 +267,7 @@ async fn a_result_fetch_failing_with_5xx_is_retried_then_refunded() {
             Fault::new(504, json!({"detail": "Gateway timeout"})).header("retry-after", "1"),
         );
     }
-    let err = setup
-        .backend()
-        .render(
-            &job(1, &user("a"), 3.0, 8),
-            Recorder::default().sink(),
-            CancellationToken::new(),
-        )
-        .await
-        .expect_err("fails");
+    let err = setup.render_one().await.expect_err("fails");
     assert_eq!(setup.fal.count(Route::Result), 3);
     assert_eq!(setup.clock.sleeps(), vec![Duration::from_secs(1); 2]);
     assert_eq!(
@@ -339,15 +291,7 @@ async fn a_status_url_on_another_host_is_refused_before_the_key_goes_there() {
                    "cancel_url": "http://localhost:1/fal-ai/pika/requests/r1/cancel"}),
         ),
     );
-    let err = setup
-        .backend()
-        .render(
-            &job(1, &user("a"), 3.0, 8),
-            Recorder::default().sink(),
-            CancellationToken::new(),
-        )
-        .await
-        .expect_err("refused");
+    let err = setup.render_one().await.expect_err("refused");
     assert_eq!(
         err.user_message(),
         "fal sent an answer we could not use; please try again."
@@ -366,15 +310,7 @@ async fn an_unreachable_fal_is_retried_then_reported_and_refunded() {
     drop(closed);
     setup.options.base_url = format!("http://127.0.0.1:{port}");
     setup.options.retry.max_attempts = 3;
-    let err = setup
-        .backend()
-        .render(
-            &job(1, &user("a"), 3.0, 8),
-            Recorder::default().sink(),
-            CancellationToken::new(),
-        )
-        .await
-        .expect_err("unreachable");
+    let err = setup.render_one().await.expect_err("unreachable");
     assert_eq!(
         err.user_message(),
         "fal, where Pika runs, could not be reached; please try again later."

@@ -6,11 +6,10 @@ mod pika_common;
 use std::time::Duration;
 
 use bytes::Bytes;
+use loopsmith_engine::BackendError;
 use loopsmith_engine::store::SpendState;
-use loopsmith_engine::{Backend, BackendError};
 use loopsmith_fakes::fal::{Media, Outcome, Route, Step};
 use pika_common::*;
-use tokio_util::sync::CancellationToken;
 
 /// Renders one job whose result is `media` (served as `result.mp4`) and returns the error.
 async fn fails_with(setup: &Setup, media: Option<Media>) -> BackendError {
@@ -19,12 +18,7 @@ async fn fails_with(setup: &Setup, media: Option<Media>) -> BackendError {
         setup.fal.put_media("result.mp4", media);
     }
     let err = setup
-        .backend()
-        .render(
-            &job(1, &user("a"), 3.0, 8),
-            Recorder::default().sink(),
-            CancellationToken::new(),
-        )
+        .render_one()
         .await
         .expect_err("the download is refused");
     // fal made the video; it is paid for whatever happens to the download.
@@ -148,15 +142,7 @@ async fn a_redirect_within_the_allow_list_is_followed() {
             location: "/media/real.mp4".into(),
         },
     );
-    setup
-        .backend()
-        .render(
-            &job(1, &user("a"), 3.0, 8),
-            Recorder::default().sink(),
-            CancellationToken::new(),
-        )
-        .await
-        .expect("renders");
+    setup.render_one().await.expect("renders");
     assert_eq!(setup.fal.count(Route::Media), 2);
 }
 
@@ -227,15 +213,7 @@ async fn a_passing_fault_of_the_media_host_is_waited_out_because_the_video_is_pa
     setup
         .fal
         .push_fault(Route::Media, loopsmith_fakes::fal::Fault::rate_limited(2));
-    let clip = setup
-        .backend()
-        .render(
-            &job(1, &user("a"), 3.0, 8),
-            Recorder::default().sink(),
-            CancellationToken::new(),
-        )
-        .await
-        .expect("the third download works");
+    let clip = setup.render_one().await.expect("the third download works");
     assert!(!clip.frames.is_empty());
     assert_eq!(setup.fal.count(Route::Media), 3);
     assert!(

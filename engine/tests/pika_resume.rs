@@ -168,15 +168,7 @@ async fn the_deadline_cancels_the_request_at_fal() {
     let mut setup = Setup::new().await;
     setup.options.deadline = Duration::from_secs(10);
     setup.fal.set_walk(vec![Step::Queued(0)]);
-    let err = setup
-        .backend()
-        .render(
-            &job(1, &user("a"), 3.0, 8),
-            Recorder::default().sink(),
-            CancellationToken::new(),
-        )
-        .await
-        .expect_err("times out");
+    let err = setup.render_one().await.expect_err("times out");
     assert_eq!(
         err.user_message(),
         "Pika took longer than 10 seconds, so the job was cancelled."
@@ -196,15 +188,7 @@ async fn giving_up_on_status_polls_cancels_the_request_at_fal() {
     for _ in 0..2 {
         setup.fal.push_fault(Route::Status, Fault::unavailable());
     }
-    let err = setup
-        .backend()
-        .render(
-            &job(1, &user("a"), 3.0, 8),
-            Recorder::default().sink(),
-            CancellationToken::new(),
-        )
-        .await
-        .expect_err("status keeps failing");
+    let err = setup.render_one().await.expect_err("status keeps failing");
     assert_eq!(
         err.user_message(),
         "fal, where Pika runs, is having trouble (it answered 503); please try again later."

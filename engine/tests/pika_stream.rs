@@ -63,15 +63,7 @@ async fn a_refused_status_stream_falls_back_to_polling() {
         Route::StatusStream,
         Fault::new(500, json!({"detail": "no streams today"})),
     );
-    setup
-        .backend()
-        .render(
-            &job(1, &user("a"), 3.0, 8),
-            Recorder::default().sink(),
-            CancellationToken::new(),
-        )
-        .await
-        .expect("renders by polling");
+    setup.render_one().await.expect("renders by polling");
     assert_eq!(
         setup.fal.count(Route::StatusStream),
         1,

@@ -16,9 +16,12 @@ use loopsmith_engine::protocol::{
     Aspect, BackendChoice, JobId, OutputKind, Params, Platform, UserKey,
 };
 use loopsmith_engine::store::{SpendCaps, SpendEntry, SpendState};
-use loopsmith_engine::{MemoryStore, Progress, ProgressSink, RenderJob, Store};
+use loopsmith_engine::{
+    Backend, BackendError, Clip, MemoryStore, Progress, ProgressSink, RenderJob, Store,
+};
 use loopsmith_fakes::fal::{FakeFal, Media};
 use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
 
 /// The key the fake accepts. It must never show up in logs, errors or Debug output.
 pub const KEY: &str = "canary-fal-key-7f3a9c";
@@ -58,6 +61,18 @@ impl Setup {
     /// A backend over this set-up's fake, store and clock, with the options as they are now.
     pub fn backend(&self) -> PikaBackend {
         self.backend_with_key(Some(KEY))
+    }
+
+    /// Renders the tests' usual job (job 1 of user "a", 3 s at 8 fps) with nothing watching
+    /// its progress and nothing cancelling it.
+    pub async fn render_one(&self) -> Result<Clip, BackendError> {
+        self.backend()
+            .render(
+                &job(1, &user("a"), 3.0, 8),
+                Recorder::default().sink(),
+                CancellationToken::new(),
+            )
+            .await
     }
 
     pub fn backend_with_key(&self, key: Option<&str>) -> PikaBackend {
