@@ -41,12 +41,13 @@ async fn every_acknowledged_prompt_survives_repeated_sigkills() {
     let mut kills_at = Vec::new();
     for trial in 0..trials {
         // Ready: polling again after the restart.
-        let mark = fake.calls().len();
-        fake.wait_for(QUICK, |calls| {
-            calls[mark..].iter().any(|c| c.is("getUpdates"))
-        })
-        .await
-        .unwrap_or_else(|e| panic!("trial {trial}: never polled: {e}\n{}", serve.log()));
+        wait_until_polling(
+            &fake,
+            &serve,
+            fake.calls().len(),
+            &format!("trial {trial}: "),
+        )
+        .await;
         for _ in 0..2 {
             let user = 1000 + rng.below(5) as i64;
             let seed = rng.below(1000);

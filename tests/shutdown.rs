@@ -86,12 +86,13 @@ async fn sigterm_drains_and_nothing_is_lost() {
     let (mut intake_lags, mut drains) = (Vec::new(), Vec::new());
     let (mut interrupted, mut resumed) = (0, 0);
     for trial in 0..trials {
-        let mark = fake.calls().len();
-        fake.wait_for(QUICK, |calls| {
-            calls[mark..].iter().any(|c| c.is("getUpdates"))
-        })
-        .await
-        .unwrap_or_else(|e| panic!("trial {trial}: never polled: {e}\n{}", serve.log()));
+        wait_until_polling(
+            &fake,
+            &serve,
+            fake.calls().len(),
+            &format!("trial {trial}: "),
+        )
+        .await;
         resumed += waiting_at_start(&serve.log());
         for _ in 0..2 {
             let user = 1000 + rng.below(5) as i64;

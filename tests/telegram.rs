@@ -30,9 +30,7 @@ async fn the_bot_end_to_end() {
     let mut serve = Serve::start(dir.path(), &server.base_url(), &[]);
 
     // Ready: it checked the token, registered its commands and is polling.
-    fake.wait_for(QUICK, |calls| calls.iter().any(|c| c.is("getUpdates")))
-        .await
-        .unwrap_or_else(|e| panic!("never polled: {e}\n{}", serve.log()));
+    wait_until_polling(&fake, &serve, 0, "").await;
     let first = fake.calls();
     assert!(first[0].is("getMe"), "{:?}", first[0].method);
     assert!(first.iter().any(|c| c.is("setMyCommands")));

@@ -66,9 +66,7 @@ async fn allow_list_and_admin_gates_hold() {
     let fake = FakeTelegram::new(&token(), BOT);
     let server = fake.serve().await.expect("fake Bot API");
     let mut serve = Serve::start(dir.path(), &server.base_url(), &[]);
-    fake.wait_for(QUICK, |calls| calls.iter().any(|c| c.is("getUpdates")))
-        .await
-        .unwrap_or_else(|e| panic!("never polled: {e}\n{}", serve.log()));
+    wait_until_polling(&fake, &serve, 0, "").await;
     // 4321 starts banned by the admin, so that a non-admin's /unban has something to undo.
     let mark = fake.calls().len();
     fake.send_text(ADMIN, ADMIN, "/ban 4321");

@@ -72,6 +72,16 @@ pub fn buttons(call: &Call) -> Vec<String> {
         .collect()
 }
 
+/// Waits until `serve` polls the fake Bot API for updates after the first `since` calls: the
+/// bot is up (again). `context` prefixes the failure ("trial 3: ").
+pub async fn wait_until_polling(fake: &FakeTelegram, serve: &Serve, since: usize, context: &str) {
+    fake.wait_for(QUICK, |calls| {
+        calls[since..].iter().any(|c| c.is("getUpdates"))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{context}never polled: {e}\n{}", serve.log()));
+}
+
 /// Waits for a message to `chat` whose text satisfies `want`, after `skip` calls.
 pub async fn reply(fake: &FakeTelegram, serve: &Serve, skip: usize, chat: i64, want: &str) -> Call {
     let found = |calls: &[Call]| {

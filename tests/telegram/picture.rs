@@ -40,9 +40,7 @@ async fn a_captioned_photo_is_animated_on_pika() {
     ];
     let extra: Vec<(&str, String)> = extra.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     let mut serve = Serve::start(dir.path(), &server.base_url(), &extra);
-    fake.wait_for(QUICK, |calls| calls.iter().any(|c| c.is("getUpdates")))
-        .await
-        .unwrap_or_else(|e| panic!("never polled: {e}\n{}", serve.log()));
+    wait_until_polling(&fake, &serve, 0, "").await;
 
     // Bad pictures first: one sentence each, nothing sent to fal.
     let mark = fake.calls().len();

@@ -13,9 +13,7 @@ async fn a_sticker_acknowledged_before_a_crash_is_delivered_after_the_restart() 
     let fake = FakeTelegram::new(&token(), BOT);
     let server = fake.serve().await.expect("fake Bot API");
     let mut first = Serve::start(dir.path(), &server.base_url(), &[]);
-    fake.wait_for(QUICK, |calls| calls.iter().any(|c| c.is("getUpdates")))
-        .await
-        .unwrap_or_else(|e| panic!("never polled: {e}\n{}", first.log()));
+    wait_until_polling(&fake, &first, 0, "").await;
 
     fake.send_text(ALICE, ALICE, "a red ball bouncing -seed 9 -duration 3");
     reply(&fake, &first, 0, ALICE, "Got it").await;
