@@ -156,16 +156,7 @@ fn the_wheel_moves_through_jobs_users_and_logs() {
 
     // Users: three more, so there is somewhere to go.
     for i in 0..3 {
-        app.on_message(ServerMsg::User(UserRow {
-            key: UserKey::new(Platform::Telegram, format!("90{i}")),
-            name: None,
-            style: UserStyle::default(),
-            banned: false,
-            quota_used: 0,
-            quota_limit: 50,
-            jobs_total: 0,
-            spend_usd: None,
-        }));
+        app.on_message(user_row(UserKey::new(Platform::Telegram, format!("90{i}"))));
     }
     press(&mut app, KeyCode::Char('5'));
     wheel(&mut app, MouseEventKind::ScrollDown, body);
@@ -190,16 +181,10 @@ fn the_wheel_moves_through_jobs_users_and_logs() {
 fn clicking_a_users_row_selects_it_even_when_the_list_has_scrolled() {
     let mut app = app();
     for i in 0..40 {
-        app.on_message(ServerMsg::User(UserRow {
-            key: UserKey::new(Platform::Discord, format!("user{i:02}")),
-            name: None,
-            style: UserStyle::default(),
-            banned: false,
-            quota_used: 0,
-            quota_limit: 50,
-            jobs_total: 0,
-            spend_usd: None,
-        }));
+        app.on_message(user_row(UserKey::new(
+            Platform::Discord,
+            format!("user{i:02}"),
+        )));
     }
     press(&mut app, KeyCode::Char('5'));
     press(&mut app, KeyCode::End);
@@ -255,4 +240,18 @@ fn pointer_moves_and_releases_cost_no_redraw() {
     // A click outside the terminal (a stale size) is ignored, not a panic.
     click(&mut app, (500, 500));
     assert_eq!(app.screen, Screen::Dashboard);
+}
+
+/// A user the console is told about: nothing used, nothing spent.
+fn user_row(key: UserKey) -> ServerMsg {
+    ServerMsg::User(UserRow {
+        key,
+        name: None,
+        style: UserStyle::default(),
+        banned: false,
+        quota_used: 0,
+        quota_limit: 50,
+        jobs_total: 0,
+        spend_usd: None,
+    })
 }
