@@ -41,7 +41,6 @@ import numpy as np
 import dataset as D
 
 LAYERED_CONFIG = {
-    "arch": "layered",
     "hidden": 128,       # MLP width
     "layers": 4,         # FiLM-modulated MLP layers
     "xy_freqs": 5,       # Fourier features of x, y: pi * 2^k, k < 5 (finest period: 2 px)
@@ -84,9 +83,6 @@ def _module_class():
             x0, _, _ = self.parts(sample, timestep, encoder_hidden_states)
             sigma = (timestep.reshape(-1, 1, 1, 1, 1) / 1000.0).clamp(min=1e-4)
             return ((sample - x0) / sigma,)
-
-        def raw(self, sample, timestep, encoder_hidden_states):
-            return self.parts(sample, timestep, encoder_hidden_states)[0]
 
         def parts(self, sample, timestep, encoder_hidden_states, idx=None):
             """(x0 [B, 3, F, H, W], alpha logits [B, F, H, W], colours [B, 6]). With ``idx``

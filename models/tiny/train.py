@@ -62,6 +62,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "export"))
 
 import dataset as D  # noqa: E402
+import layered  # noqa: E402
 
 TOKENIZER_JSON = HERE / "tokenizer" / "tokenizer.json"
 
@@ -112,8 +113,6 @@ def build_models(cfg: dict, seed: int = 0):
     torch.manual_seed(seed)
     text_encoder = CLIPTextModel(CLIPTextConfig(**cfg["text"]))
     if cfg.get("arch") == "layered":
-        import layered
-
         torch.manual_seed(seed + 1)
         return text_encoder, layered.build_denoiser(cfg["layered"], cfg["text"]["hidden_size"])
     u = cfg["unet"]
@@ -511,8 +510,6 @@ def main(argv=None) -> int:
     if a.shift:
         cfg["shift"] = a.shift
     if a.arch == "layered":
-        import layered
-
         cfg.update(arch="layered", layered=dict(layered.LAYERED_CONFIG), param="x0", text_rgb=False,
                    coords=False)
     step, base_elapsed = 0, 0.0
@@ -630,9 +627,7 @@ def main(argv=None) -> int:
             break
         layered_arch = cfg.get("arch") == "layered"
         if layered_arch:
-            import layered
-
-            clips, caps, sig, noise, labels, masks = layered.batch_for_step(
+                clips, caps, sig, noise, labels, masks = layered.batch_for_step(
                 a.seed, step, a.batch, a.drop_prob, float(cfg["shift"]), a.spread, boost)
         else:
             clips, caps, sig, noise, _ = batch_for_step(a.seed, step, a.batch, a.drop_prob, a.two_prob,
